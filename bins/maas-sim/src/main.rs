@@ -1,0 +1,3 @@
+//! The maas-sim binary: a MAAS API simulator on a TCP port.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! An LXD REST client and an idempotent LXD host bootstrap plan for MAAS VM hosts.

@@ -1,0 +1,1 @@
+//! The pure machine lifecycle state machine: observed state in, next action out.
