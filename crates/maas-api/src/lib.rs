@@ -59,7 +59,7 @@ mod tls;
 pub use api::MaasApi;
 #[cfg(feature = "mock")]
 pub use api::MockMaasApi;
-pub use client::MaasClient;
+pub use client::{MaasClient, decode_json};
 pub use config::{
     API_PATH, ApiKey, ApiKeyError, ClientConfig, ConfigError, Endpoint, KeyPart, TlsOptions,
     default_user_agent,
