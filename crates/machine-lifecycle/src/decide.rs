@@ -1,0 +1,1136 @@
+//! The decision procedure: [`decide`] and [`action_failed`].
+
+use std::time::Duration;
+
+use crate::action::{
+    Action, AllocateRequest, Decision, DeployRequest, MachineReport, Provisioned, ReleaseReason,
+    ReleaseRequest,
+};
+use crate::address::machine_addresses;
+use crate::conditions::{
+    ConditionStatus, ConditionUpdate, MACHINE_DEPLOYED, PAUSED, READY, reasons,
+};
+use crate::image::{ImageRef, valid_hwe_kernel};
+use crate::maas::{Lookup, MaasMachineView, MaasStatus, PowerState};
+use crate::marker::{ANNOTATION_OWNER, OwnerMarker};
+use crate::view::{
+    CapiMachineView, ClusterView, EraseMode, LifecycleConfig, Observation, Progress, ReleaseRecord,
+    TerminalFailure,
+};
+
+/// How an executed action failed (the controller classifies its errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// Network trouble, timeouts, 409 lock retries, 503 with `Retry-After`.
+    Transient,
+    /// MAAS has no machine (allocate 409) or no addresses (503 exhaustion).
+    Capacity,
+    /// MAAS rejected the request (400/403/404 on our parameters).
+    Permanent,
+    /// MAAS failed internally (500, 504).
+    MaasFailure,
+}
+
+/// An executed action's failure, as reported back to the lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionError {
+    /// Its class.
+    pub class: ErrorClass,
+    /// A message for conditions; must not contain secrets.
+    pub message: String,
+}
+
+type Step = (Action, Option<Duration>);
+
+/// Decides the one next action for `obs`. Pure: same input, same output.
+#[must_use]
+pub fn decide(obs: &Observation, cfg: &LifecycleConfig) -> Decision {
+    let marker = match OwnerMarker::new(&obs.infra.namespace, &obs.infra.name, &obs.infra.uid) {
+        Ok(m) => m,
+        Err(e) => {
+            // Without a marker nothing can have been allocated.
+            let mut d = Decider::without_marker(obs, cfg);
+            if obs.infra.deleting {
+                return d.finish((Action::RemoveFinalizer, None));
+            }
+            let step = d.fail(
+                reasons::INVALID_SPEC,
+                format!("cannot build the MAAS owner marker: {e}"),
+            );
+            return d.finish(step);
+        }
+    };
+    let mut d = Decider::new(obs, cfg, Some(marker));
+    let step = d.run();
+    d.finish(step)
+}
+
+/// Reports that executing `failed.action` went wrong; returns what to persist
+/// and when to look again. `obs` is the observation `failed` was decided on.
+#[must_use]
+pub fn action_failed(
+    obs: &Observation,
+    cfg: &LifecycleConfig,
+    failed: &Decision,
+    error: &ActionError,
+) -> Decision {
+    let marker = OwnerMarker::new(&obs.infra.namespace, &obs.infra.name, &obs.infra.uid).ok();
+    let mut d = Decider::new(obs, cfg, marker);
+    d.progress = failed.progress.clone();
+    let msg = &error.message;
+    let step: Step = match (&failed.action, error.class) {
+        (Action::Allocate(req), ErrorClass::Capacity) => {
+            d.progress.allocation_requested_at = None;
+            d.progress.allocate_failures = d.progress.allocate_failures.saturating_add(1);
+            let wait = backoff(cfg, d.progress.allocate_failures);
+            let what = match &req.system_id {
+                Some(id) => format!("pinned machine {id} is not available"),
+                None => "no MAAS machine matches the constraints".to_owned(),
+            };
+            d.not_ready(
+                reasons::WAITING_FOR_CAPACITY,
+                format!("{what} ({msg}); retrying in {}s", wait.as_secs()),
+            );
+            (Action::Observe, Some(wait))
+        }
+        (Action::Allocate(_), ErrorClass::Permanent) => {
+            d.progress.allocation_requested_at = None;
+            d.not_ready(
+                reasons::ALLOCATION_REJECTED,
+                format!(
+                    "MAAS rejected the allocation: {msg}. Check that the tags, zone, resource pool \
+                     and architecture in the spec exist in MAAS"
+                ),
+            );
+            (Action::Observe, Some(cfg.capacity_backoff_max))
+        }
+        (Action::Allocate(_), _) => {
+            d.not_ready(
+                reasons::ALLOCATING,
+                format!("allocation failed, will retry: {msg}"),
+            );
+            (Action::Observe, Some(cfg.capacity_backoff))
+        }
+        (Action::Deploy(req), ErrorClass::Permanent) => {
+            let message = format!(
+                "MAAS rejected the deploy of {}: {msg}. Fix spec.image or spec.hweKernel \
+                 (immutable: recreate the MaasMachine)",
+                req.system_id
+            );
+            d.progress.failure = Some(TerminalFailure {
+                reason: reasons::DEPLOY_FAILED.to_owned(),
+                message: message.clone(),
+            });
+            d.not_ready(reasons::DEPLOY_FAILED, message);
+            (Action::Observe, Some(Duration::ZERO))
+        }
+        (Action::Deploy(req), _) => {
+            d.progress.deploy_started_at = None;
+            d.not_ready(
+                reasons::DEPLOYING,
+                format!("deploy of {} failed, will retry: {msg}", req.system_id),
+            );
+            (Action::Observe, Some(cfg.capacity_backoff))
+        }
+        (Action::Release(req), _) => {
+            d.not_ready(
+                reasons::RELEASE_FAILED,
+                format!("MAAS did not release {}: {msg}; will retry", req.system_id),
+            );
+            (Action::Observe, Some(cfg.release_poll_interval))
+        }
+        (Action::PowerOn { system_id }, _) => {
+            d.not_ready(
+                reasons::POWERED_OFF,
+                format!("power-on of {system_id} failed: {msg}; will retry"),
+            );
+            (Action::Observe, Some(cfg.power_on_retry_after))
+        }
+        (Action::Annotate { system_id, .. }, ErrorClass::Permanent) => {
+            d.progress.annotations_rejected_for = Some(system_id.clone());
+            (Action::Observe, Some(Duration::ZERO))
+        }
+        _ => (Action::Observe, Some(cfg.release_poll_interval)),
+    };
+    d.finish(step)
+}
+
+fn backoff(cfg: &LifecycleConfig, failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    cfg.capacity_backoff
+        .saturating_mul(1u32 << exp)
+        .min(cfg.capacity_backoff_max)
+}
+
+fn status_rank(s: MaasStatus) -> u8 {
+    match s {
+        MaasStatus::Deployed => 0,
+        MaasStatus::Deploying => 1,
+        MaasStatus::Allocated => 2,
+        _ => 3,
+    }
+}
+
+struct Decider<'a> {
+    obs: &'a Observation,
+    cfg: &'a LifecycleConfig,
+    marker: Option<OwnerMarker>,
+    progress: Progress,
+    conditions: Vec<ConditionUpdate>,
+}
+
+impl<'a> Decider<'a> {
+    fn new(obs: &'a Observation, cfg: &'a LifecycleConfig, marker: Option<OwnerMarker>) -> Self {
+        Self {
+            obs,
+            cfg,
+            marker,
+            progress: obs.infra.progress.clone(),
+            conditions: Vec::new(),
+        }
+    }
+
+    fn without_marker(obs: &'a Observation, cfg: &'a LifecycleConfig) -> Self {
+        Self::new(obs, cfg, None)
+    }
+
+    // ----- helpers -------------------------------------------------------
+
+    fn set(
+        &mut self,
+        type_: &'static str,
+        status: ConditionStatus,
+        reason: &'static str,
+        msg: String,
+    ) {
+        self.conditions.retain(|c| c.type_ != type_);
+        self.conditions
+            .push(ConditionUpdate::new(type_, status, reason, msg));
+    }
+
+    fn not_ready(&mut self, reason: &'static str, msg: impl Into<String>) {
+        let msg = msg.into();
+        self.set(
+            MACHINE_DEPLOYED,
+            ConditionStatus::False,
+            reason,
+            msg.clone(),
+        );
+        self.set(READY, ConditionStatus::False, reason, msg);
+    }
+
+    fn ready(&mut self, msg: impl Into<String>) {
+        let msg = msg.into();
+        self.set(
+            MACHINE_DEPLOYED,
+            ConditionStatus::True,
+            reasons::DEPLOYED,
+            msg.clone(),
+        );
+        self.set(READY, ConditionStatus::True, reasons::READY, msg);
+    }
+
+    /// Carries our owner marker (as `agent_name` or workload annotation).
+    fn ours(&self, m: &MaasMachineView) -> bool {
+        let Some(marker) = &self.marker else {
+            return false;
+        };
+        marker.matches(&m.agent_name)
+            || m.workload_annotations
+                .get(ANNOTATION_OWNER)
+                .is_some_and(|v| marker.matches(v))
+    }
+
+    /// Ours and not back in MAAS's free pool.
+    fn held(&self, m: &MaasMachineView) -> bool {
+        self.ours(m) && !m.status.is_unowned()
+    }
+
+    fn lookup(&self, id: &str) -> Option<&'a Lookup> {
+        self.obs.maas.lookups.get(id)
+    }
+
+    fn recorded_id(&self) -> Option<&'a str> {
+        self.obs
+            .infra
+            .spec
+            .system_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+    }
+
+    fn is_provisioned(&self) -> bool {
+        self.obs.infra.provisioned
+            || self
+                .obs
+                .infra
+                .spec
+                .provider_id
+                .as_deref()
+                .is_some_and(|p| !p.is_empty())
+    }
+
+    fn releasing_record(&self, id: &str) -> bool {
+        self.progress.releasing.iter().any(|r| r.system_id == id)
+    }
+
+    fn finish(&mut self, (action, requeue_after): Step) -> Decision {
+        let report = if matches!(action, Action::ForgetSystemId { .. }) {
+            None
+        } else {
+            self.report()
+        };
+        Decision {
+            action,
+            progress: self.progress.clone(),
+            conditions: std::mem::take(&mut self.conditions),
+            report,
+            requeue_after,
+        }
+    }
+
+    fn report(&self) -> Option<MachineReport> {
+        let id = self.recorded_id()?;
+        let Some(Lookup::Found(m)) = self.lookup(id) else {
+            return None;
+        };
+        if !(self.ours(m) || self.releasing_record(id)) {
+            return None;
+        }
+        let addresses = if m.status == MaasStatus::Deployed {
+            machine_addresses(&m.hostname, &m.fqdn, &m.ip_addresses)
+        } else {
+            Vec::new()
+        };
+        Some(MachineReport {
+            system_id: m.system_id.clone(),
+            machine_state: m.status.name(),
+            power_state: m.power_state.as_str().to_owned(),
+            hostname: m.hostname.clone(),
+            deployed_in_memory: m.ephemeral_deploy,
+            zone: m.zone.clone(),
+            addresses,
+        })
+    }
+
+    // ----- top level -----------------------------------------------------
+
+    fn run(&mut self) -> Step {
+        let obs = self.obs;
+        let paused = obs.infra.paused || obs.cluster.is_some_and(|c| c.paused);
+        if paused {
+            let who = if obs.infra.paused {
+                "the MaasMachine"
+            } else {
+                "the Cluster"
+            };
+            self.set(
+                PAUSED,
+                ConditionStatus::True,
+                reasons::PAUSED,
+                format!("{who} is paused"),
+            );
+            return (Action::Paused, None);
+        }
+        self.set(
+            PAUSED,
+            ConditionStatus::False,
+            reasons::NOT_PAUSED,
+            String::new(),
+        );
+        self.prune_releases();
+        if obs.infra.deleting {
+            return self.delete();
+        }
+        self.provision()
+    }
+
+    /// Drops release records MAAS has confirmed (machine free, gone, or someone else's).
+    fn prune_releases(&mut self) {
+        let lookups = &self.obs.maas.lookups;
+        let records = std::mem::take(&mut self.progress.releasing);
+        let kept: Vec<ReleaseRecord> = records
+            .into_iter()
+            .filter(|r| match lookups.get(&r.system_id) {
+                None => true,
+                Some(Lookup::NotFound) => false,
+                Some(Lookup::Found(m)) => {
+                    let foreign_agent = !m.agent_name.is_empty() && !self.ours(m);
+                    !foreign_agent && (m.status.is_releasing() || m.status.is_release_failed())
+                }
+            })
+            .collect();
+        self.progress.releasing = kept;
+    }
+
+    /// A release of ours that MAAS failed and that no longer carries the
+    /// marker: the record is the proof it is ours; ask again.
+    fn retry_failed_release(&mut self) -> Option<Step> {
+        let candidate =
+            self.progress
+                .releasing
+                .iter()
+                .find_map(|r| match self.lookup(&r.system_id) {
+                    Some(Lookup::Found(m))
+                        if m.status.is_release_failed()
+                            && m.agent_name.is_empty()
+                            && m.owner.is_some()
+                            && !m.workload_annotations.contains_key(ANNOTATION_OWNER) =>
+                    {
+                        Some(m)
+                    }
+                    _ => None,
+                })?;
+        Some(self.release(candidate, ReleaseReason::RetryRelease))
+    }
+
+    fn release(&mut self, m: &MaasMachineView, reason: ReleaseReason) -> Step {
+        let id = m.system_id.clone();
+        // Nothing of ours reached the disks of a machine that was never deployed.
+        let erase = if m.status == MaasStatus::Allocated {
+            EraseMode::None
+        } else {
+            self.obs.infra.spec.erase
+        };
+        if !self.releasing_record(&id) {
+            self.progress.releasing.push(ReleaseRecord {
+                system_id: id.clone(),
+                since: self.obs.now,
+            });
+        }
+        let comment = match &reason {
+            ReleaseReason::Deleting => "capmaas: MaasMachine deleted".to_owned(),
+            ReleaseReason::Duplicate => "capmaas: duplicate allocation".to_owned(),
+            ReleaseReason::RetryDeploy { cause, .. } => format!("capmaas: deploy failed: {cause}"),
+            ReleaseReason::Failed => "capmaas: MaasMachine failed".to_owned(),
+            ReleaseReason::RetryRelease => "capmaas: retrying failed release".to_owned(),
+        };
+        match &reason {
+            ReleaseReason::Deleting => {
+                self.set(
+                    READY,
+                    ConditionStatus::False,
+                    reasons::DELETING,
+                    format!("releasing {id}"),
+                );
+                self.set(
+                    MACHINE_DEPLOYED,
+                    ConditionStatus::False,
+                    reasons::RELEASING,
+                    format!("releasing {id} ({})", m.status),
+                );
+            }
+            ReleaseReason::RetryRelease => self.not_ready(
+                reasons::RELEASE_FAILED,
+                format!(
+                    "MAAS failed to release {id} ({}); asking again",
+                    m.status_message
+                ),
+            ),
+            // Conditions for retries and failures are set by the caller;
+            // a duplicate does not change this machine's story.
+            ReleaseReason::Duplicate
+            | ReleaseReason::RetryDeploy { .. }
+            | ReleaseReason::Failed => {}
+        }
+        (
+            Action::Release(ReleaseRequest {
+                system_id: id,
+                erase,
+                reason,
+                comment,
+            }),
+            Some(Duration::ZERO),
+        )
+    }
+
+    fn fail(&mut self, reason: &'static str, message: String) -> Step {
+        self.progress.failure = Some(TerminalFailure {
+            reason: reason.to_owned(),
+            message: message.clone(),
+        });
+        self.failed()
+    }
+
+    /// Terminal failure: give back anything we still hold, then stay failed.
+    fn failed(&mut self) -> Step {
+        let Some(failure) = self.progress.failure.clone() else {
+            return (Action::Observe, None);
+        };
+        let reason = reasons::canonical(&failure.reason);
+        self.not_ready(reason, failure.message.clone());
+        let obs = self.obs;
+        let recorded = self.recorded_id().and_then(|id| match self.lookup(id) {
+            Some(Lookup::Found(m)) => Some(m),
+            _ => None,
+        });
+        let mut held: Vec<&MaasMachineView> = recorded.into_iter().collect();
+        held.extend(obs.maas.by_marker.iter());
+        let release = held
+            .into_iter()
+            .find(|m| self.held(m) && m.status.is_releasable());
+        if let Some(m) = release {
+            return self.release(m, ReleaseReason::Failed);
+        }
+        (
+            Action::Fail {
+                reason: reason.to_owned(),
+                message: failure.message,
+            },
+            None,
+        )
+    }
+
+    // ----- provisioning --------------------------------------------------
+
+    fn provision(&mut self) -> Step {
+        let obs = self.obs;
+        let Some(machine) = obs.machine.as_ref() else {
+            self.not_ready(
+                reasons::WAITING_FOR_OWNER,
+                "waiting for Cluster API to set the owner Machine",
+            );
+            return (Action::WaitForOwnerMachine, None);
+        };
+        let Some(cluster) = obs.cluster else {
+            self.not_ready(
+                reasons::WAITING_FOR_CLUSTER,
+                "waiting for the Cluster to exist",
+            );
+            return (Action::WaitForCluster, None);
+        };
+        if let Some(step) = self.retry_failed_release() {
+            return step;
+        }
+        if self.progress.failure.is_some() {
+            return self.failed();
+        }
+        match self.recorded_id() {
+            None => self.unrecorded(machine, cluster),
+            Some(id) => self.recorded(id, machine, cluster),
+        }
+    }
+
+    fn unrecorded(&mut self, machine: &CapiMachineView, cluster: ClusterView) -> Step {
+        let obs = self.obs;
+        let mut ours: Vec<&MaasMachineView> =
+            obs.maas.by_marker.iter().filter(|m| self.held(m)).collect();
+        ours.sort_by(|a, b| {
+            status_rank(a.status)
+                .cmp(&status_rank(b.status))
+                .then_with(|| a.system_id.cmp(&b.system_id))
+        });
+        if let Some(best) = ours.first() {
+            let id = best.system_id.clone();
+            self.progress.recorded_system_id = Some(id.clone());
+            self.progress.allocate_failures = 0;
+            // allocation_requested_at stays until spec.systemID is written:
+            // a crash before that must not let a deletion finish early.
+            self.progress.deploy_started_at = None;
+            self.progress.power_on_requested_at = None;
+            self.not_ready(
+                reasons::ADOPTING,
+                format!("machine {id} carries our owner marker; recording it in spec.systemID"),
+            );
+            return (Action::Adopt { system_id: id }, Some(Duration::ZERO));
+        }
+        if let Some(step) = self.allocation_in_flight() {
+            return step;
+        }
+        self.allocate(machine, cluster, None)
+    }
+
+    /// An allocation was sent recently and its machine is not visible yet:
+    /// wait for it rather than allocate again (or finish a deletion).
+    fn allocation_in_flight(&mut self) -> Option<Step> {
+        let at = self.progress.allocation_requested_at?;
+        let cfg = self.cfg;
+        let waited = self.obs.now.since(at);
+        if waited >= cfg.allocation_settle_time {
+            self.progress.allocation_requested_at = None;
+            return None;
+        }
+        self.not_ready(
+            reasons::ALLOCATING,
+            "waiting for MAAS to show the machine allocated for us",
+        );
+        Some((
+            Action::Observe,
+            Some(cfg.allocation_settle_time.saturating_sub(waited)),
+        ))
+    }
+
+    /// Checks that must pass before allocating or deploying.
+    fn gates(&mut self, machine: &CapiMachineView, cluster: ClusterView) -> Option<Step> {
+        let obs = self.obs;
+        let cfg = self.cfg;
+        if !cluster.infrastructure_provisioned {
+            self.not_ready(
+                reasons::WAITING_FOR_CLUSTER_INFRASTRUCTURE,
+                "waiting for the cluster infrastructure (MaasCluster) to be provisioned",
+            );
+            return Some((Action::WaitForClusterInfrastructure, None));
+        }
+        if machine
+            .bootstrap_data_secret
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
+            self.not_ready(
+                reasons::WAITING_FOR_BOOTSTRAP_DATA,
+                "waiting for the bootstrap provider to set Machine.spec.bootstrap.dataSecretName",
+            );
+            return Some((Action::WaitForBootstrapData, None));
+        }
+        if let Err(e) = ImageRef::parse(&obs.infra.spec.image) {
+            return Some(self.fail(
+                reasons::INVALID_SPEC,
+                format!("{e} (spec.image is immutable: recreate the MaasMachine)"),
+            ));
+        }
+        if let Some(k) = obs
+            .infra
+            .spec
+            .hwe_kernel
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            && !valid_hwe_kernel(k)
+        {
+            return Some(self.fail(
+                reasons::INVALID_SPEC,
+                format!("spec.hweKernel {k:?} is not a kernel name like `ga-22.04` or `hwe-22.04`"),
+            ));
+        }
+        if obs.infra.spec.ephemeral {
+            let min = cfg.ephemeral_min_maas_version;
+            match obs.maas.version {
+                None => {
+                    self.not_ready(
+                        reasons::WAITING_FOR_MAAS_VERSION,
+                        "in-memory deploy requested; waiting to learn the MAAS version",
+                    );
+                    return Some((Action::Observe, Some(cfg.capacity_backoff)));
+                }
+                Some(v) if v < min => {
+                    self.not_ready(
+                        reasons::EPHEMERAL_NOT_SUPPORTED,
+                        format!(
+                            "spec.ephemeral (in-memory deploy) needs MAAS {min} or newer, this MAAS is \
+                             {v}: upgrade MAAS, or recreate the MaasMachine with spec.ephemeral: false. \
+                             No machine is deployed meanwhile"
+                        ),
+                    );
+                    return Some((Action::Observe, Some(cfg.capacity_backoff_max)));
+                }
+                Some(_) => {}
+            }
+        }
+        None
+    }
+
+    fn allocate(
+        &mut self,
+        machine: &CapiMachineView,
+        cluster: ClusterView,
+        pinned: Option<&str>,
+    ) -> Step {
+        if let Some(step) = self.gates(machine, cluster) {
+            return step;
+        }
+        let Some(marker) = self.marker.as_ref() else {
+            return (Action::Observe, None);
+        };
+        let spec = &self.obs.infra.spec;
+        let non_empty =
+            |s: &Option<String>| s.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
+        let mut min_memory_mib = spec.min_memory_mib;
+        if spec.ephemeral {
+            min_memory_mib = Some(
+                min_memory_mib
+                    .unwrap_or(0)
+                    .max(self.cfg.ephemeral_min_memory_mib),
+            );
+        }
+        let zone = non_empty(&machine.failure_domain).or_else(|| non_empty(&spec.failure_domain));
+        let req = AllocateRequest {
+            agent_name: marker.render(),
+            system_id: pinned.map(str::to_owned),
+            min_cpu: spec.min_cpu,
+            min_memory_mib,
+            min_disk_gb: spec.min_disk_gb,
+            tags: spec.tags.clone(),
+            not_tags: spec.not_tags.clone(),
+            zone,
+            pool: non_empty(&spec.resource_pool),
+            architecture: non_empty(&spec.architecture),
+            avoid_system_ids: self.progress.avoid_system_ids.clone(),
+            comment: format!(
+                "capmaas: {}/{} (cluster {})",
+                self.obs.infra.namespace, self.obs.infra.name, machine.cluster_name
+            ),
+        };
+        let what = match pinned {
+            Some(id) => format!("allocating pinned machine {id}"),
+            None => "allocating a MAAS machine".to_owned(),
+        };
+        self.not_ready(reasons::ALLOCATING, what);
+        self.progress.allocation_requested_at = Some(self.obs.now);
+        (Action::Allocate(req), Some(Duration::ZERO))
+    }
+
+    fn forget(&mut self, id: &str, why: String) -> Step {
+        // recorded_system_id is left as is: should the spec patch not happen,
+        // the id must still read as ours, not as pinned.
+        self.progress.deploy_started_at = None;
+        self.progress.power_on_requested_at = None;
+        self.not_ready(
+            reasons::ALLOCATING,
+            format!("{why}; clearing spec.systemID to allocate another machine"),
+        );
+        (
+            Action::ForgetSystemId {
+                system_id: id.to_owned(),
+            },
+            Some(Duration::ZERO),
+        )
+    }
+
+    fn release_duplicates(&mut self, keep: &str) -> Option<Step> {
+        let obs = self.obs;
+        let mut dups: Vec<&MaasMachineView> = obs
+            .maas
+            .by_marker
+            .iter()
+            .filter(|m| m.system_id != keep && self.held(m) && m.status.is_releasable())
+            .collect();
+        dups.sort_by(|a, b| a.system_id.cmp(&b.system_id));
+        let m = dups.first()?;
+        Some(self.release(m, ReleaseReason::Duplicate))
+    }
+
+    fn recorded(&mut self, id: &str, machine: &CapiMachineView, cluster: ClusterView) -> Step {
+        let cfg = self.cfg;
+        let Some(lookup) = self.lookup(id) else {
+            // The controller did not look the machine up: wait rather than guess.
+            return (Action::Observe, Some(cfg.deploy_poll_interval));
+        };
+        let pinned = self.obs.infra.system_id_pinned();
+        let provisioned = self.is_provisioned();
+        match lookup {
+            Lookup::NotFound => {
+                if pinned {
+                    return self.fail(
+                        reasons::PINNED_MACHINE_UNAVAILABLE,
+                        format!(
+                            "pinned machine {id} does not exist in MAAS: clear spec.systemID or set it \
+                             to an existing machine"
+                        ),
+                    );
+                }
+                if provisioned {
+                    return self.fail(
+                        reasons::MACHINE_NOT_FOUND,
+                        format!(
+                            "machine {id} was deleted from MAAS; delete the Machine so that Cluster API \
+                             replaces it"
+                        ),
+                    );
+                }
+                self.forget(id, format!("machine {id} no longer exists in MAAS"))
+            }
+            Lookup::Found(m) if self.held(m) => {
+                self.progress.allocation_requested_at = None;
+                if let Some(step) = self.release_duplicates(id) {
+                    return step;
+                }
+                self.held_machine(m, machine, cluster)
+            }
+            Lookup::Found(m) if self.releasing_record(id) => {
+                self.not_ready(
+                    reasons::RELEASING,
+                    format!("waiting for MAAS to release {id} ({})", m.status),
+                );
+                (Action::Observe, Some(cfg.release_poll_interval))
+            }
+            Lookup::Found(m) if pinned => {
+                if let Some(step) = self.release_duplicates(id) {
+                    return step;
+                }
+                if m.status == MaasStatus::Ready && m.owner.is_none() {
+                    return self.allocate(machine, cluster, Some(id));
+                }
+                let owner = m.owner.as_deref().unwrap_or("nobody");
+                self.not_ready(
+                    reasons::PINNED_MACHINE_UNAVAILABLE,
+                    format!(
+                        "pinned machine {id} is {} (owner: {owner}); waiting for it to be Ready, or \
+                         clear spec.systemID to let MAAS choose",
+                        m.status
+                    ),
+                );
+                (Action::Observe, Some(cfg.capacity_backoff_max))
+            }
+            Lookup::Found(m) => {
+                if provisioned {
+                    return self.fail(
+                        reasons::MACHINE_NOT_OWNED,
+                        format!(
+                            "machine {id} ({}) no longer carries our owner marker (released or \
+                             re-allocated outside Cluster API); delete the Machine so that Cluster API \
+                             replaces it",
+                            m.status
+                        ),
+                    );
+                }
+                self.forget(id, format!("machine {id} ({}) is no longer ours", m.status))
+            }
+        }
+    }
+
+    fn held_machine(
+        &mut self,
+        m: &MaasMachineView,
+        machine: &CapiMachineView,
+        cluster: ClusterView,
+    ) -> Step {
+        let cfg = self.cfg;
+        let id = m.system_id.as_str();
+        if matches!(
+            m.status,
+            MaasStatus::Allocated | MaasStatus::Deploying | MaasStatus::Deployed
+        ) && self.progress.annotations_rejected_for.as_deref() != Some(id)
+            && let Some(marker) = &self.marker
+        {
+            let desired = marker.workload_annotations(Some(&machine.cluster_name));
+            if desired
+                .iter()
+                .any(|(k, v)| m.workload_annotations.get(k) != Some(v))
+            {
+                return (
+                    Action::Annotate {
+                        system_id: id.to_owned(),
+                        annotations: desired,
+                    },
+                    Some(Duration::ZERO),
+                );
+            }
+        }
+        match m.status {
+            MaasStatus::Allocated => self.deploy(m, machine, cluster),
+            MaasStatus::Deploying => {
+                let now = self.obs.now;
+                let started = *self.progress.deploy_started_at.get_or_insert(now);
+                let elapsed = now.since(started);
+                if elapsed >= cfg.deploy_timeout {
+                    let cause = format!(
+                        "deploy did not finish within {} minutes (MAAS: {:?})",
+                        cfg.deploy_timeout.as_secs() / 60,
+                        m.status_message
+                    );
+                    return self.retry_deploy(m, reasons::DEPLOY_FAILED, cause);
+                }
+                self.not_ready(
+                    reasons::DEPLOYING,
+                    format!("MAAS is deploying {id}: {}", m.status_message),
+                );
+                let left = cfg.deploy_timeout.saturating_sub(elapsed);
+                (Action::Observe, Some(cfg.deploy_poll_interval.min(left)))
+            }
+            MaasStatus::Deployed => self.deployed(m),
+            MaasStatus::FailedDeployment => {
+                let cause = format!("MAAS reports Failed deployment: {:?}", m.status_message);
+                self.retry_deploy(m, reasons::DEPLOY_FAILED, cause)
+            }
+            MaasStatus::Broken if !self.is_provisioned() => {
+                let cause = format!("machine marked Broken in MAAS: {:?}", m.status_message);
+                self.retry_deploy(m, reasons::DEPLOY_FAILED, cause)
+            }
+            s if s.is_releasing() => {
+                self.not_ready(reasons::RELEASING, format!("MAAS is releasing {id} ({s})"));
+                (Action::Observe, Some(cfg.release_poll_interval))
+            }
+            s if s.is_release_failed() => self.release(m, ReleaseReason::RetryRelease),
+            s => {
+                self.not_ready(
+                    reasons::UNEXPECTED_MACHINE_STATE,
+                    format!(
+                        "machine {id} is {s} in MAAS ({:?}); waiting for it to return to Deployed",
+                        m.status_message
+                    ),
+                );
+                (Action::Observe, Some(cfg.deploy_poll_interval))
+            }
+        }
+    }
+
+    fn deploy(
+        &mut self,
+        m: &MaasMachineView,
+        machine: &CapiMachineView,
+        cluster: ClusterView,
+    ) -> Step {
+        let cfg = self.cfg;
+        let spec = &self.obs.infra.spec;
+        let id = m.system_id.as_str();
+        if spec.ephemeral && m.memory_mib < cfg.ephemeral_min_memory_mib {
+            let base = format!(
+                "machine {id} has {} MiB of memory; an in-memory deploy needs at least {} MiB",
+                m.memory_mib, cfg.ephemeral_min_memory_mib
+            );
+            if self.obs.infra.system_id_pinned() {
+                return self.fail(
+                    reasons::INSUFFICIENT_MEMORY,
+                    format!(
+                        "{base}: pin a machine with more memory, or recreate the MaasMachine with \
+                         spec.ephemeral: false"
+                    ),
+                );
+            }
+            return self.retry_deploy(m, reasons::INSUFFICIENT_MEMORY, base);
+        }
+        if let Some(step) = self.gates(machine, cluster) {
+            return step;
+        }
+        let Ok(image) = ImageRef::parse(&spec.image) else {
+            return (Action::Observe, None);
+        };
+        let Some(secret) = machine.bootstrap_data_secret.clone() else {
+            return (Action::Observe, None);
+        };
+        self.progress.deploy_started_at = Some(self.obs.now);
+        self.progress.power_on_requested_at = None;
+        let mode = if spec.ephemeral { " in memory" } else { "" };
+        self.not_ready(
+            reasons::DEPLOYING,
+            format!("deploying {image} to {id}{mode}"),
+        );
+        (
+            Action::Deploy(DeployRequest {
+                system_id: id.to_owned(),
+                osystem: image.osystem,
+                distro_series: image.distro_series,
+                hwe_kernel: spec.hwe_kernel.clone().filter(|k| !k.is_empty()),
+                ephemeral: spec.ephemeral,
+                bootstrap_data_secret: secret,
+                comment: format!(
+                    "capmaas: {}/{}",
+                    self.obs.infra.namespace, self.obs.infra.name
+                ),
+            }),
+            Some(cfg.deploy_poll_interval),
+        )
+    }
+
+    fn deployed(&mut self, m: &MaasMachineView) -> Step {
+        let cfg = self.cfg;
+        let now = self.obs.now;
+        let id = m.system_id.as_str();
+        self.progress.deploy_started_at = None;
+        if m.power_state == PowerState::Off {
+            if let Some(at) = self.progress.power_on_requested_at
+                && now.since(at) < cfg.power_on_retry_after
+            {
+                self.not_ready(
+                    reasons::POWERED_OFF,
+                    format!("machine {id} is off; power-on requested, waiting for MAAS"),
+                );
+                return (
+                    Action::Observe,
+                    Some(cfg.power_on_retry_after.saturating_sub(now.since(at))),
+                );
+            }
+            self.progress.power_on_requested_at = Some(now);
+            self.not_ready(
+                reasons::POWERED_OFF,
+                format!("MAAS reports {id} powered off; powering it on"),
+            );
+            return (
+                Action::PowerOn {
+                    system_id: id.to_owned(),
+                },
+                Some(cfg.power_on_retry_after),
+            );
+        }
+        self.progress.power_on_requested_at = None;
+        let note = match m.power_state {
+            PowerState::On => String::new(),
+            other => format!("MAAS reports power state {other}; not acting on it"),
+        };
+        self.ready(note);
+        if self.obs.infra.provisioned {
+            return (Action::Observe, Some(cfg.steady_interval));
+        }
+        let provider_id = match self
+            .obs
+            .infra
+            .spec
+            .provider_id
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            Some(existing) => existing.to_owned(),
+            None => provider_id(&m.zone, id),
+        };
+        (
+            Action::MarkProvisioned(Provisioned {
+                provider_id,
+                addresses: machine_addresses(&m.hostname, &m.fqdn, &m.ip_addresses),
+                failure_domain: m.zone.clone(),
+            }),
+            Some(cfg.steady_interval),
+        )
+    }
+
+    /// Counts a failed attempt, releases the machine, and retries (elsewhere
+    /// unless pinned) or gives up after the retry limit.
+    fn retry_deploy(&mut self, m: &MaasMachineView, reason: &'static str, cause: String) -> Step {
+        let cfg = self.cfg;
+        let id = m.system_id.clone();
+        let failures = self.progress.deploy_failures.saturating_add(1);
+        self.progress.deploy_failures = failures;
+        self.progress.last_deploy_failure = Some(cause.clone());
+        self.progress.deploy_started_at = None;
+        self.progress.power_on_requested_at = None;
+        if !self.progress.avoid_system_ids.contains(&id) {
+            self.progress.avoid_system_ids.push(id.clone());
+        }
+        while self.progress.avoid_system_ids.len() > cfg.avoid_list_max {
+            self.progress.avoid_system_ids.remove(0);
+        }
+        let final_attempt = failures > cfg.max_deploy_retries;
+        let total = cfg.max_deploy_retries.saturating_add(1);
+        let message = if final_attempt {
+            let message = format!(
+                "giving up after {failures} failed deploy attempts; last on {id}: {cause}. Delete the \
+                 Machine (or let a MachineHealthCheck remediate it) to try again"
+            );
+            self.progress.failure = Some(TerminalFailure {
+                reason: reason.to_owned(),
+                message: message.clone(),
+            });
+            message
+        } else if self.obs.infra.system_id_pinned() {
+            format!(
+                "{cause}; releasing {id} and retrying on the pinned machine (attempt {} of {total})",
+                failures + 1
+            )
+        } else {
+            format!(
+                "{cause}; releasing {id} and retrying on another machine (attempt {} of {total})",
+                failures + 1
+            )
+        };
+        self.not_ready(reason, message);
+        self.release(
+            m,
+            ReleaseReason::RetryDeploy {
+                cause,
+                final_attempt,
+            },
+        )
+    }
+
+    // ----- deletion ------------------------------------------------------
+
+    fn delete(&mut self) -> Step {
+        let obs = self.obs;
+        let cfg = self.cfg;
+        if let Some(step) = self.retry_failed_release() {
+            return step;
+        }
+        let mut waiting: Vec<(String, String)> = Vec::new();
+        let recorded = self.recorded_id();
+        if let Some(id) = recorded {
+            match self.lookup(id) {
+                None => waiting.push((id.to_owned(), "not looked up".to_owned())),
+                Some(Lookup::NotFound) => {}
+                Some(Lookup::Found(m)) if self.held(m) => {
+                    if m.status.is_releasable() {
+                        return self.release(m, ReleaseReason::Deleting);
+                    }
+                    waiting.push((id.to_owned(), m.status.name()));
+                }
+                Some(Lookup::Found(_)) => {}
+            }
+        }
+        let mut others: Vec<&MaasMachineView> = obs
+            .maas
+            .by_marker
+            .iter()
+            .filter(|m| Some(m.system_id.as_str()) != recorded && self.held(m))
+            .collect();
+        others.sort_by(|a, b| a.system_id.cmp(&b.system_id));
+        for m in others {
+            if m.status.is_releasable() {
+                return self.release(m, ReleaseReason::Deleting);
+            }
+            waiting.push((m.system_id.clone(), m.status.name()));
+        }
+        for r in &self.progress.releasing {
+            if !waiting.iter().any(|(id, _)| *id == r.system_id) {
+                waiting.push((r.system_id.clone(), "releasing".to_owned()));
+            }
+        }
+        if waiting.is_empty()
+            && let Some(step) = self.allocation_in_flight()
+        {
+            self.set(
+                READY,
+                ConditionStatus::False,
+                reasons::DELETING,
+                "waiting for an allocation in flight".into(),
+            );
+            return step;
+        }
+        if !waiting.is_empty() {
+            let list = waiting
+                .iter()
+                .map(|(id, state)| format!("{id} ({state})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.set(
+                READY,
+                ConditionStatus::False,
+                reasons::DELETING,
+                format!("waiting for MAAS: {list}"),
+            );
+            self.set(
+                MACHINE_DEPLOYED,
+                ConditionStatus::False,
+                reasons::RELEASING,
+                format!("waiting for MAAS to release {list}"),
+            );
+            return (Action::Observe, Some(cfg.release_poll_interval));
+        }
+        let note = "all MAAS machines released".to_owned();
+        self.set(
+            READY,
+            ConditionStatus::False,
+            reasons::DELETING,
+            note.clone(),
+        );
+        self.set(
+            MACHINE_DEPLOYED,
+            ConditionStatus::False,
+            reasons::DELETING,
+            note,
+        );
+        (Action::RemoveFinalizer, None)
+    }
+}
+
+/// `maas:///<zone>/<system-id>` (the form the existing Go provider uses, so
+/// node providerIDs stay compatible). An empty zone becomes `default`.
+#[must_use]
+pub fn provider_id(zone: &str, system_id: &str) -> String {
+    let zone = if zone.is_empty() { "default" } else { zone };
+    format!("maas:///{zone}/{system_id}")
+}
+
+/// The system ID in a providerID (`maas:///<zone>/<id>`, `maas://<id>`, ...):
+/// its last path segment.
+#[must_use]
+pub fn system_id_from_provider_id(provider_id: &str) -> Option<&str> {
+    let rest = provider_id.strip_prefix("maas://")?;
+    rest.rsplit('/').next().filter(|s| !s.is_empty())
+}

@@ -1,0 +1,1148 @@
+//! Focused unit tests: one scenario per decision.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::*;
+
+const UID: &str = "0f9e8d7c-6b5a-4948-8776-655443322110";
+
+fn marker() -> String {
+    OwnerMarker::new("ns", "m0", UID).unwrap().render()
+}
+
+fn base() -> Observation {
+    let mut obs = Observation {
+        now: Timestamp(10_000),
+        ..Observation::default()
+    };
+    obs.infra.namespace = "ns".into();
+    obs.infra.name = "m0".into();
+    obs.infra.uid = UID.into();
+    obs.infra.generation = Some(3);
+    obs.infra.spec.image = "ubuntu/jammy".into();
+    obs.infra.spec.min_cpu = Some(2);
+    obs.infra.spec.min_memory_mib = Some(4096);
+    obs.infra.spec.tags = vec!["k8s".into()];
+    obs.infra.spec.erase = EraseMode::Quick;
+    obs.machine = Some(CapiMachineView {
+        cluster_name: "c1".into(),
+        bootstrap_data_secret: Some("m0-bootstrap".into()),
+        failure_domain: Some("az1".into()),
+    });
+    obs.cluster = Some(ClusterView {
+        paused: false,
+        infrastructure_provisioned: true,
+    });
+    obs.maas.version = Some(MaasVersion::new(3, 6, 5));
+    obs
+}
+
+fn machine(id: &str, status: MaasStatus, power: PowerState) -> MaasMachineView {
+    let mut m = MaasMachineView::new(id, status, power);
+    m.hostname = format!("host-{id}");
+    m.fqdn = format!("host-{id}.maas");
+    m.zone = "az1".into();
+    m.memory_mib = 32 * 1024;
+    m.ip_addresses = vec!["10.0.0.7".into(), "198.51.99.10".into()];
+    m
+}
+
+/// A machine of ours: marker as agent_name and full workload annotations.
+fn owned(id: &str, status: MaasStatus, power: PowerState) -> MaasMachineView {
+    let mut m = machine(id, status, power);
+    m.owner = Some("capi".into());
+    m.agent_name = marker();
+    m.workload_annotations = OwnerMarker::new("ns", "m0", UID)
+        .unwrap()
+        .workload_annotations(Some("c1"));
+    m
+}
+
+/// `obs` with `m` recorded in spec.systemID (by us) and looked up.
+fn recorded(mut obs: Observation, m: MaasMachineView) -> Observation {
+    obs.infra.spec.system_id = Some(m.system_id.clone());
+    obs.infra.progress.recorded_system_id = Some(m.system_id.clone());
+    if !m.agent_name.is_empty() {
+        obs.maas.by_marker.push(m.clone());
+    }
+    obs.maas
+        .lookups
+        .insert(m.system_id.clone(), Lookup::Found(m));
+    obs
+}
+
+fn run(obs: &Observation) -> Decision {
+    decide(obs, &LifecycleConfig::default())
+}
+
+fn condition<'a>(d: &'a Decision, type_: &str) -> &'a ConditionUpdate {
+    d.conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} in {d:?}"))
+}
+
+fn deployed_reason(d: &Decision) -> &'static str {
+    condition(d, MACHINE_DEPLOYED).reason
+}
+
+// ----- waits ---------------------------------------------------------------
+
+#[test]
+fn paused_cluster_does_nothing_even_when_deleting() {
+    for deleting in [false, true] {
+        let mut obs = recorded(
+            base(),
+            owned("abc123", MaasStatus::Allocated, PowerState::Off),
+        );
+        obs.infra.deleting = deleting;
+        obs.cluster = Some(ClusterView {
+            paused: true,
+            infrastructure_provisioned: true,
+        });
+        let d = run(&obs);
+        assert_eq!(d.action, Action::Paused);
+        assert_eq!(condition(&d, PAUSED).status, ConditionStatus::True);
+        assert!(
+            d.conditions.iter().all(|c| c.type_ == PAUSED),
+            "only Paused is touched"
+        );
+        assert_eq!(d.progress, obs.infra.progress);
+    }
+}
+
+#[test]
+fn paused_annotation_on_the_machine_pauses() {
+    let mut obs = base();
+    obs.infra.paused = true;
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Paused);
+    assert!(condition(&d, PAUSED).message.contains("MaasMachine"));
+}
+
+#[test]
+fn not_paused_is_reported() {
+    let d = run(&base());
+    let c = condition(&d, PAUSED);
+    assert_eq!(
+        (c.status, c.reason),
+        (ConditionStatus::False, reasons::NOT_PAUSED)
+    );
+}
+
+#[test]
+fn waits_for_owner_machine_and_cluster() {
+    let mut obs = base();
+    obs.machine = None;
+    assert_eq!(run(&obs).action, Action::WaitForOwnerMachine);
+    let mut obs = base();
+    obs.cluster = None;
+    let d = run(&obs);
+    assert_eq!(d.action, Action::WaitForCluster);
+    assert_eq!(deployed_reason(&d), reasons::WAITING_FOR_CLUSTER);
+}
+
+#[test]
+fn waits_for_cluster_infrastructure() {
+    let mut obs = base();
+    obs.cluster = Some(ClusterView {
+        paused: false,
+        infrastructure_provisioned: false,
+    });
+    let d = run(&obs);
+    assert_eq!(d.action, Action::WaitForClusterInfrastructure);
+    assert_eq!(
+        deployed_reason(&d),
+        reasons::WAITING_FOR_CLUSTER_INFRASTRUCTURE
+    );
+    assert_eq!(condition(&d, READY).status, ConditionStatus::False);
+    assert_eq!(d.requeue_after, None, "a watch on the Cluster wakes us");
+}
+
+#[test]
+fn waits_for_bootstrap_data_before_allocating() {
+    let mut obs = base();
+    obs.machine.as_mut().unwrap().bootstrap_data_secret = None;
+    let d = run(&obs);
+    assert_eq!(d.action, Action::WaitForBootstrapData);
+    assert_eq!(deployed_reason(&d), reasons::WAITING_FOR_BOOTSTRAP_DATA);
+}
+
+#[test]
+fn waits_for_bootstrap_data_before_deploying_an_allocated_machine() {
+    let mut obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Allocated, PowerState::Off),
+    );
+    obs.machine.as_mut().unwrap().bootstrap_data_secret = Some(String::new());
+    assert_eq!(run(&obs).action, Action::WaitForBootstrapData);
+}
+
+// ----- allocate / adopt ------------------------------------------------------
+
+#[test]
+fn allocates_with_constraints_and_owner_marker() {
+    let mut obs = base();
+    obs.infra.spec.not_tags = vec!["gpu".into()];
+    obs.infra.spec.resource_pool = Some(String::new());
+    obs.infra.spec.architecture = Some("amd64".into());
+    obs.infra.spec.min_disk_gb = Some(100);
+    obs.infra.spec.failure_domain = Some("ignored-because-machine-has-one".into());
+    let d = run(&obs);
+    let Action::Allocate(req) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(req.agent_name, marker());
+    assert_eq!(req.system_id, None);
+    assert_eq!(req.min_cpu, Some(2));
+    assert_eq!(req.min_memory_mib, Some(4096));
+    assert_eq!(req.min_disk_gb, Some(100));
+    assert_eq!(req.tags, vec!["k8s".to_owned()]);
+    assert_eq!(req.not_tags, vec!["gpu".to_owned()]);
+    assert_eq!(
+        req.zone.as_deref(),
+        Some("az1"),
+        "Machine.spec.failureDomain wins"
+    );
+    assert_eq!(req.pool, None, "empty resourcePool means any pool");
+    assert_eq!(req.architecture.as_deref(), Some("amd64"));
+    assert_eq!(deployed_reason(&d), reasons::ALLOCATING);
+    assert_eq!(d.requeue_after, Some(Duration::ZERO));
+}
+
+#[test]
+fn allocation_zone_falls_back_to_the_maasmachine_failure_domain() {
+    let mut obs = base();
+    obs.machine.as_mut().unwrap().failure_domain = None;
+    obs.infra.spec.failure_domain = Some("az9".into());
+    let Action::Allocate(req) = run(&obs).action else {
+        panic!()
+    };
+    assert_eq!(req.zone.as_deref(), Some("az9"));
+}
+
+#[test]
+fn adopts_a_machine_carrying_our_marker_instead_of_allocating() {
+    let mut obs = base();
+    obs.infra.progress.allocate_failures = 3;
+    obs.maas
+        .by_marker
+        .push(owned("abc123", MaasStatus::Allocated, PowerState::Off));
+    let d = run(&obs);
+    assert_eq!(
+        d.action,
+        Action::Adopt {
+            system_id: "abc123".into()
+        }
+    );
+    assert_eq!(d.progress.recorded_system_id.as_deref(), Some("abc123"));
+    assert_eq!(d.progress.allocate_failures, 0);
+    assert_eq!(deployed_reason(&d), reasons::ADOPTING);
+}
+
+#[test]
+fn adopts_the_most_advanced_of_several() {
+    let mut obs = base();
+    obs.maas.by_marker = vec![
+        owned("aaa111", MaasStatus::Allocated, PowerState::Off),
+        owned("ccc333", MaasStatus::Deployed, PowerState::On),
+        owned("bbb222", MaasStatus::Deploying, PowerState::On),
+    ];
+    assert_eq!(
+        run(&obs).action,
+        Action::Adopt {
+            system_id: "ccc333".into()
+        }
+    );
+}
+
+#[test]
+fn adopts_by_owner_annotation_when_agent_name_was_overwritten() {
+    let mut m = owned("abc123", MaasStatus::Deployed, PowerState::On);
+    m.agent_name = "maas-kvm-pod".into();
+    let mut obs = base();
+    obs.maas.by_marker.push(m);
+    assert_eq!(
+        run(&obs).action,
+        Action::Adopt {
+            system_id: "abc123".into()
+        }
+    );
+}
+
+#[test]
+fn ignores_listed_machines_that_do_not_carry_our_marker() {
+    let mut foreign = machine("fff000", MaasStatus::Allocated, PowerState::Off);
+    foreign.agent_name = OwnerMarker::new("ns", "m0", "other-uid").unwrap().render();
+    let mut obs = base();
+    obs.maas.by_marker.push(foreign);
+    assert!(matches!(run(&obs).action, Action::Allocate(_)));
+}
+
+#[test]
+fn ephemeral_raises_the_memory_constraint() {
+    let mut obs = base();
+    obs.infra.spec.ephemeral = true;
+    let Action::Allocate(req) = run(&obs).action else {
+        panic!()
+    };
+    assert_eq!(req.min_memory_mib, Some(16 * 1024));
+    obs.infra.spec.min_memory_mib = Some(65536);
+    let Action::Allocate(req) = run(&obs).action else {
+        panic!()
+    };
+    assert_eq!(req.min_memory_mib, Some(65536));
+}
+
+#[test]
+fn ephemeral_on_old_maas_waits_with_a_clear_condition() {
+    let mut obs = base();
+    obs.infra.spec.ephemeral = true;
+    obs.maas.version = Some(MaasVersion::new(3, 4, 2));
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe);
+    let c = condition(&d, MACHINE_DEPLOYED);
+    assert_eq!(c.reason, reasons::EPHEMERAL_NOT_SUPPORTED);
+    assert!(
+        c.message.contains("3.5.0") && c.message.contains("3.4.2"),
+        "{}",
+        c.message
+    );
+    assert!(c.message.contains("spec.ephemeral: false"));
+    obs.maas.version = None;
+    assert_eq!(
+        deployed_reason(&run(&obs)),
+        reasons::WAITING_FOR_MAAS_VERSION
+    );
+    obs.infra.spec.ephemeral = false;
+    assert!(
+        matches!(run(&obs).action, Action::Allocate(_)),
+        "version only matters for ephemeral"
+    );
+}
+
+#[test]
+fn invalid_image_fails_terminally() {
+    let mut obs = base();
+    obs.infra.spec.image = "Ubuntu/Jammy/x".into();
+    let d = run(&obs);
+    let Action::Fail { reason, message } = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(reason, reasons::INVALID_SPEC);
+    assert!(message.contains("recreate"));
+    assert!(d.progress.failure.is_some());
+}
+
+#[test]
+fn invalid_hwe_kernel_fails_terminally() {
+    let mut obs = base();
+    obs.infra.spec.hwe_kernel = Some("HWE 22".into());
+    assert!(matches!(run(&obs).action, Action::Fail { .. }));
+}
+
+// ----- pinned ---------------------------------------------------------------
+
+#[test]
+fn pinned_ready_machine_is_allocated_by_system_id() {
+    let mut obs = base();
+    obs.infra.spec.system_id = Some("pin001".into());
+    obs.maas.lookups.insert(
+        "pin001".into(),
+        Lookup::Found(machine("pin001", MaasStatus::Ready, PowerState::Off)),
+    );
+    let Action::Allocate(req) = run(&obs).action else {
+        panic!()
+    };
+    assert_eq!(req.system_id.as_deref(), Some("pin001"));
+    assert_eq!(req.agent_name, marker());
+}
+
+#[test]
+fn pinned_machine_owned_by_someone_else_is_never_touched() {
+    let mut other = machine("pin001", MaasStatus::Deployed, PowerState::On);
+    other.owner = Some("alice".into());
+    other.agent_name = "juju".into();
+    let mut obs = base();
+    obs.infra.spec.system_id = Some("pin001".into());
+    obs.maas
+        .lookups
+        .insert("pin001".into(), Lookup::Found(other));
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe);
+    assert_eq!(deployed_reason(&d), reasons::PINNED_MACHINE_UNAVAILABLE);
+    assert!(condition(&d, MACHINE_DEPLOYED).message.contains("alice"));
+    obs.infra.deleting = true;
+    assert_eq!(run(&obs).action, Action::RemoveFinalizer);
+}
+
+#[test]
+fn pinned_machine_missing_from_maas_fails() {
+    let mut obs = base();
+    obs.infra.spec.system_id = Some("pin001".into());
+    obs.maas.lookups.insert("pin001".into(), Lookup::NotFound);
+    let d = run(&obs);
+    assert!(
+        matches!(&d.action, Action::Fail { reason, .. } if reason == reasons::PINNED_MACHINE_UNAVAILABLE)
+    );
+}
+
+#[test]
+fn missing_lookup_waits_instead_of_guessing() {
+    let mut obs = base();
+    obs.infra.spec.system_id = Some("abc123".into());
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe);
+    assert_eq!(obs.infra.ids_to_look_up(), vec!["abc123".to_owned()]);
+}
+
+// ----- annotate / deploy ------------------------------------------------------
+
+#[test]
+fn annotates_an_owned_machine_before_deploying() {
+    let mut m = owned("abc123", MaasStatus::Allocated, PowerState::Off);
+    m.workload_annotations = BTreeMap::new();
+    let d = run(&recorded(base(), m));
+    let Action::Annotate {
+        system_id,
+        annotations,
+    } = &d.action
+    else {
+        panic!("{d:?}")
+    };
+    assert_eq!(system_id, "abc123");
+    assert_eq!(annotations.get(ANNOTATION_OWNER), Some(&marker()));
+    assert_eq!(
+        annotations.get(ANNOTATION_CLUSTER).map(String::as_str),
+        Some("ns/c1")
+    );
+}
+
+#[test]
+fn annotation_rejected_by_maas_is_not_retried() {
+    let mut m = owned("abc123", MaasStatus::Allocated, PowerState::Off);
+    m.workload_annotations = BTreeMap::new();
+    let obs = recorded(base(), m);
+    let first = run(&obs);
+    assert!(matches!(first.action, Action::Annotate { .. }));
+    let err = ActionError {
+        class: ErrorClass::Permanent,
+        message: "nope".into(),
+    };
+    let after = action_failed(&obs, &LifecycleConfig::default(), &first, &err);
+    let mut obs2 = obs.clone();
+    obs2.infra.progress = after.progress;
+    assert!(matches!(run(&obs2).action, Action::Deploy(_)));
+}
+
+#[test]
+fn deploys_the_recorded_machine() {
+    let mut obs = base();
+    obs.infra.spec.image = "jammy".into();
+    obs.infra.spec.hwe_kernel = Some("hwe-22.04".into());
+    let obs = recorded(obs, owned("abc123", MaasStatus::Allocated, PowerState::Off));
+    let d = run(&obs);
+    let Action::Deploy(req) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(req.system_id, "abc123");
+    assert_eq!(
+        (req.osystem.as_str(), req.distro_series.as_str()),
+        ("ubuntu", "jammy")
+    );
+    assert_eq!(req.hwe_kernel.as_deref(), Some("hwe-22.04"));
+    assert!(!req.ephemeral);
+    assert_eq!(req.bootstrap_data_secret, "m0-bootstrap");
+    assert_eq!(d.progress.deploy_started_at, Some(obs.now));
+    assert_eq!(deployed_reason(&d), reasons::DEPLOYING);
+}
+
+#[test]
+fn deploys_in_memory_when_supported_and_big_enough() {
+    let mut obs = base();
+    obs.infra.spec.ephemeral = true;
+    obs.infra.spec.image = "custom/k8s-133".into();
+    let obs = recorded(obs, owned("abc123", MaasStatus::Allocated, PowerState::Off));
+    let Action::Deploy(req) = run(&obs).action else {
+        panic!()
+    };
+    assert!(req.ephemeral);
+    assert_eq!(
+        (req.osystem.as_str(), req.distro_series.as_str()),
+        ("custom", "k8s-133")
+    );
+}
+
+#[test]
+fn ephemeral_on_a_small_machine_is_released_and_retried_elsewhere() {
+    let mut obs = base();
+    obs.infra.spec.ephemeral = true;
+    let mut m = owned("small1", MaasStatus::Allocated, PowerState::Off);
+    m.memory_mib = 8192;
+    let d = run(&recorded(obs, m));
+    let Action::Release(req) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(req.system_id, "small1");
+    assert_eq!(
+        req.erase,
+        EraseMode::None,
+        "never deployed: nothing to erase"
+    );
+    assert!(matches!(
+        req.reason,
+        ReleaseReason::RetryDeploy {
+            final_attempt: false,
+            ..
+        }
+    ));
+    assert_eq!(deployed_reason(&d), reasons::INSUFFICIENT_MEMORY);
+    assert_eq!(d.progress.avoid_system_ids, vec!["small1".to_owned()]);
+}
+
+#[test]
+fn ephemeral_on_a_small_pinned_machine_fails_terminally_and_releases_it() {
+    let mut obs = base();
+    obs.infra.spec.ephemeral = true;
+    let mut m = owned("small1", MaasStatus::Allocated, PowerState::Off);
+    m.memory_mib = 8192;
+    let mut obs = recorded(obs, m);
+    obs.infra.progress.recorded_system_id = None; // user pinned it
+    let d = run(&obs);
+    assert!(matches!(&d.action, Action::Release(r) if r.reason == ReleaseReason::Failed));
+    let failure = d.progress.failure.clone().unwrap();
+    assert_eq!(failure.reason, reasons::INSUFFICIENT_MEMORY);
+    assert!(failure.message.contains("spec.ephemeral: false"));
+}
+
+#[test]
+fn deploying_is_observed_until_the_timeout() {
+    let mut obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Deploying, PowerState::On),
+    );
+    obs.infra.progress.deploy_started_at = Some(Timestamp(obs.now.0 - 600));
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe);
+    assert_eq!(deployed_reason(&d), reasons::DEPLOYING);
+    assert_eq!(d.requeue_after, Some(Duration::from_secs(30)));
+}
+
+#[test]
+fn deploying_without_a_start_time_starts_the_clock_now() {
+    let obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Deploying, PowerState::On),
+    );
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe);
+    assert_eq!(d.progress.deploy_started_at, Some(obs.now));
+}
+
+#[test]
+fn deploy_timeout_releases_and_retries_elsewhere() {
+    let mut obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Deploying, PowerState::On),
+    );
+    obs.infra.progress.deploy_started_at = Some(Timestamp(obs.now.0 - 91 * 60));
+    let d = run(&obs);
+    let Action::Release(req) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(req.erase, EraseMode::Quick);
+    assert!(
+        matches!(&req.reason, ReleaseReason::RetryDeploy { cause, final_attempt: false } if cause.contains("90 minutes"))
+    );
+    assert_eq!(d.progress.deploy_failures, 1);
+    assert_eq!(d.progress.releasing.len(), 1);
+    assert!(
+        condition(&d, MACHINE_DEPLOYED)
+            .message
+            .contains("another machine")
+    );
+}
+
+#[test]
+fn failed_deployment_is_retried_then_fails_terminally() {
+    let mut m = owned("abc123", MaasStatus::FailedDeployment, PowerState::Off);
+    m.status_message = "Failed deployment - curtin error".into();
+    let mut obs = recorded(base(), m);
+    let d = run(&obs);
+    assert!(
+        matches!(&d.action, Action::Release(r) if matches!(r.reason, ReleaseReason::RetryDeploy { final_attempt: false, .. }))
+    );
+    assert_eq!(deployed_reason(&d), reasons::DEPLOY_FAILED);
+    assert!(d.progress.failure.is_none());
+
+    obs.infra.progress.deploy_failures = 2; // max_deploy_retries
+    let d = run(&obs);
+    assert!(
+        matches!(&d.action, Action::Release(r) if matches!(r.reason, ReleaseReason::RetryDeploy { final_attempt: true, .. }))
+    );
+    let failure = d.progress.failure.clone().unwrap();
+    assert!(
+        failure.message.contains("3 failed deploy attempts"),
+        "{}",
+        failure.message
+    );
+    assert!(failure.message.contains("curtin error"));
+}
+
+#[test]
+fn released_retry_machine_is_forgotten_then_another_allocated() {
+    // After the retry release, MAAS clears the marker and the machine goes Ready.
+    let mut obs = base();
+    obs.infra.spec.system_id = Some("abc123".into());
+    obs.infra.progress.recorded_system_id = Some("abc123".into());
+    obs.infra.progress.deploy_failures = 1;
+    obs.infra.progress.avoid_system_ids = vec!["abc123".into()];
+    obs.infra.progress.releasing = vec![ReleaseRecord {
+        system_id: "abc123".into(),
+        since: Timestamp(1),
+    }];
+    let mut releasing = machine("abc123", MaasStatus::Releasing, PowerState::On);
+    releasing.owner = Some("capi".into());
+    obs.maas
+        .lookups
+        .insert("abc123".into(), Lookup::Found(releasing));
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe, "wait for the release to finish");
+    assert_eq!(deployed_reason(&d), reasons::RELEASING);
+
+    obs.maas.lookups.insert(
+        "abc123".into(),
+        Lookup::Found(machine("abc123", MaasStatus::Ready, PowerState::Off)),
+    );
+    let d = run(&obs);
+    assert_eq!(
+        d.action,
+        Action::ForgetSystemId {
+            system_id: "abc123".into()
+        }
+    );
+    assert!(d.progress.releasing.is_empty());
+    assert_eq!(d.report, None);
+
+    obs.infra.spec.system_id = None;
+    obs.infra.progress = d.progress;
+    let Action::Allocate(req) = run(&obs).action else {
+        panic!()
+    };
+    assert_eq!(req.avoid_system_ids, vec!["abc123".to_owned()]);
+}
+
+#[test]
+fn pinned_retry_reallocates_the_same_machine() {
+    let mut obs = base();
+    obs.infra.spec.system_id = Some("pin001".into());
+    obs.infra.progress.deploy_failures = 1;
+    obs.maas.lookups.insert(
+        "pin001".into(),
+        Lookup::Found(machine("pin001", MaasStatus::Ready, PowerState::Off)),
+    );
+    let Action::Allocate(req) = run(&obs).action else {
+        panic!()
+    };
+    assert_eq!(req.system_id.as_deref(), Some("pin001"));
+}
+
+#[test]
+fn failed_release_of_ours_is_retried_using_the_record() {
+    let mut obs = base();
+    obs.infra.spec.system_id = Some("abc123".into());
+    obs.infra.progress.recorded_system_id = Some("abc123".into());
+    obs.infra.progress.releasing = vec![ReleaseRecord {
+        system_id: "abc123".into(),
+        since: Timestamp(1),
+    }];
+    let mut m = machine("abc123", MaasStatus::ReleasingFailed, PowerState::Error);
+    m.owner = Some("capi".into());
+    obs.maas
+        .lookups
+        .insert("abc123".into(), Lookup::Found(m.clone()));
+    let d = run(&obs);
+    assert!(
+        matches!(&d.action, Action::Release(r) if r.reason == ReleaseReason::RetryRelease && r.system_id == "abc123")
+    );
+    assert_eq!(deployed_reason(&d), reasons::RELEASE_FAILED);
+
+    // Without the record (e.g. status lost) it is not provably ours: never released.
+    obs.infra.progress.releasing.clear();
+    let d = run(&obs);
+    assert!(!matches!(d.action, Action::Release(_)), "{d:?}");
+}
+
+// ----- deployed / power -----------------------------------------------------
+
+#[test]
+fn marks_a_deployed_machine_provisioned() {
+    let obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Deployed, PowerState::On),
+    );
+    let d = run(&obs);
+    let Action::MarkProvisioned(p) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(p.provider_id, "maas:///az1/abc123");
+    assert_eq!(p.failure_domain, "az1");
+    let kinds: Vec<(AddressType, &str)> = p
+        .addresses
+        .iter()
+        .map(|a| (a.kind, a.address.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (AddressType::Hostname, "host-abc123"),
+            (AddressType::InternalDns, "host-abc123.maas"),
+            (AddressType::InternalIp, "10.0.0.7"),
+            (AddressType::InternalIp, "198.51.99.10"),
+            (AddressType::ExternalIp, "198.51.99.10"),
+        ]
+    );
+    assert_eq!(condition(&d, READY).status, ConditionStatus::True);
+    assert_eq!(deployed_reason(&d), reasons::DEPLOYED);
+    let report = d.report.unwrap();
+    assert_eq!(report.machine_state, "Deployed");
+    assert_eq!(report.power_state, "on");
+    assert_eq!(report.addresses.len(), 5);
+}
+
+#[test]
+fn keeps_an_existing_provider_id() {
+    let mut obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Deployed, PowerState::On),
+    );
+    obs.infra.spec.provider_id = Some("maas:///old-zone/abc123".into());
+    let Action::MarkProvisioned(p) = run(&obs).action else {
+        panic!()
+    };
+    assert_eq!(p.provider_id, "maas:///old-zone/abc123");
+}
+
+#[test]
+fn provisioned_machine_is_only_observed() {
+    let mut obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Deployed, PowerState::On),
+    );
+    obs.infra.provisioned = true;
+    obs.infra.spec.provider_id = Some("maas:///az1/abc123".into());
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe);
+    assert_eq!(d.requeue_after, Some(Duration::from_secs(600)));
+}
+
+#[test]
+fn powers_on_only_when_maas_confirms_off() {
+    let mut obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Deployed, PowerState::Off),
+    );
+    obs.infra.provisioned = true;
+    let d = run(&obs);
+    assert_eq!(
+        d.action,
+        Action::PowerOn {
+            system_id: "abc123".into()
+        }
+    );
+    assert_eq!(deployed_reason(&d), reasons::POWERED_OFF);
+    assert_eq!(condition(&d, READY).status, ConditionStatus::False);
+    assert_eq!(d.progress.power_on_requested_at, Some(obs.now));
+
+    // asked recently: wait instead of asking again
+    obs.infra.progress.power_on_requested_at = Some(Timestamp(obs.now.0 - 30));
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe);
+    assert_eq!(d.requeue_after, Some(Duration::from_secs(90)));
+
+    for power in [PowerState::Unknown, PowerState::Error, PowerState::On] {
+        let obs = recorded(base(), owned("abc123", MaasStatus::Deployed, power));
+        let d = run(&obs);
+        assert!(!matches!(d.action, Action::PowerOn { .. }), "{power}");
+        assert_eq!(condition(&d, READY).status, ConditionStatus::True);
+    }
+}
+
+#[test]
+fn never_powers_on_a_machine_that_is_not_deployed() {
+    for status in MaasStatus::all_known() {
+        let obs = recorded(base(), owned("abc123", *status, PowerState::Off));
+        if *status != MaasStatus::Deployed {
+            assert!(
+                !matches!(run(&obs).action, Action::PowerOn { .. }),
+                "{status}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_status_of_the_recorded_machine_has_a_decision() {
+    let statuses = MaasStatus::all_known()
+        .iter()
+        .copied()
+        .chain([MaasStatus::Unknown(77)]);
+    for status in statuses {
+        for provisioned in [false, true] {
+            let mut obs = recorded(base(), owned("abc123", status, PowerState::On));
+            obs.infra.provisioned = provisioned;
+            let d = run(&obs);
+            assert!(!d.conditions.is_empty(), "{status}");
+            match status {
+                MaasStatus::Ready | MaasStatus::New => {
+                    // the marker on a free machine is stale: it is no longer ours
+                    if provisioned {
+                        assert!(matches!(d.action, Action::Fail { .. }), "{status}: {d:?}");
+                    } else {
+                        assert!(
+                            matches!(d.action, Action::ForgetSystemId { .. }),
+                            "{status}: {d:?}"
+                        );
+                    }
+                }
+                MaasStatus::Allocated => assert!(matches!(d.action, Action::Deploy(_))),
+                MaasStatus::Deployed => {
+                    assert!(matches!(
+                        d.action,
+                        Action::MarkProvisioned(_) | Action::Observe
+                    ));
+                }
+                MaasStatus::FailedDeployment
+                | MaasStatus::ReleasingFailed
+                | MaasStatus::FailedDiskErasing => {
+                    assert!(matches!(d.action, Action::Release(_)), "{status}: {d:?}");
+                }
+                MaasStatus::Broken if !provisioned => {
+                    assert!(matches!(d.action, Action::Release(_)))
+                }
+                _ => assert_eq!(d.action, Action::Observe, "{status}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn unexpected_states_are_reported() {
+    let obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::RescueMode, PowerState::On),
+    );
+    let d = run(&obs);
+    assert_eq!(deployed_reason(&d), reasons::UNEXPECTED_MACHINE_STATE);
+    assert!(
+        condition(&d, MACHINE_DEPLOYED)
+            .message
+            .contains("Rescue mode")
+    );
+}
+
+// ----- losing the machine -----------------------------------------------------
+
+#[test]
+fn provisioned_machine_deleted_from_maas_fails_terminally() {
+    let mut obs = base();
+    obs.infra.spec.system_id = Some("abc123".into());
+    obs.infra.progress.recorded_system_id = Some("abc123".into());
+    obs.infra.provisioned = true;
+    obs.maas.lookups.insert("abc123".into(), Lookup::NotFound);
+    let d = run(&obs);
+    assert!(
+        matches!(&d.action, Action::Fail { reason, .. } if reason == reasons::MACHINE_NOT_FOUND)
+    );
+    // terminal: stays failed
+    let mut obs2 = obs.clone();
+    obs2.infra.progress = d.progress;
+    assert!(matches!(run(&obs2).action, Action::Fail { .. }));
+}
+
+#[test]
+fn unprovisioned_machine_deleted_from_maas_is_forgotten() {
+    let mut obs = base();
+    obs.infra.spec.system_id = Some("abc123".into());
+    obs.infra.progress.recorded_system_id = Some("abc123".into());
+    obs.maas.lookups.insert("abc123".into(), Lookup::NotFound);
+    assert_eq!(
+        run(&obs).action,
+        Action::ForgetSystemId {
+            system_id: "abc123".into()
+        }
+    );
+}
+
+#[test]
+fn provisioned_machine_taken_by_someone_else_fails_without_releasing_it() {
+    let mut obs = base();
+    obs.infra.spec.system_id = Some("abc123".into());
+    obs.infra.progress.recorded_system_id = Some("abc123".into());
+    obs.infra.provisioned = true;
+    let mut m = machine("abc123", MaasStatus::Deployed, PowerState::On);
+    m.owner = Some("alice".into());
+    obs.maas.lookups.insert("abc123".into(), Lookup::Found(m));
+    let d = run(&obs);
+    assert!(
+        matches!(&d.action, Action::Fail { reason, .. } if reason == reasons::MACHINE_NOT_OWNED)
+    );
+}
+
+// ----- duplicates -------------------------------------------------------------
+
+#[test]
+fn duplicates_are_released_before_anything_else() {
+    let mut obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Deployed, PowerState::On),
+    );
+    obs.maas
+        .by_marker
+        .push(owned("dup999", MaasStatus::Allocated, PowerState::Off));
+    let d = run(&obs);
+    let Action::Release(req) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(req.system_id, "dup999");
+    assert_eq!(req.reason, ReleaseReason::Duplicate);
+    assert_eq!(req.erase, EraseMode::None);
+    assert_eq!(d.progress.releasing.len(), 1);
+}
+
+// ----- deletion ---------------------------------------------------------------
+
+#[test]
+fn delete_releases_then_waits_then_removes_the_finalizer() {
+    let mut obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Deployed, PowerState::On),
+    );
+    obs.infra.deleting = true;
+    obs.machine = None; // deletion never waits for owner, cluster, bootstrap
+    obs.cluster = Some(ClusterView {
+        paused: false,
+        infrastructure_provisioned: false,
+    });
+    let d = run(&obs);
+    let Action::Release(req) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(req.reason, ReleaseReason::Deleting);
+    assert_eq!(req.erase, EraseMode::Quick);
+    assert_eq!(condition(&d, READY).reason, reasons::DELETING);
+
+    // MAAS is releasing: marker cleared, record kept
+    obs.infra.progress = d.progress.clone();
+    obs.maas.by_marker.clear();
+    let mut m = machine("abc123", MaasStatus::DiskErasing, PowerState::On);
+    m.owner = Some("capi".into());
+    obs.maas.lookups.insert("abc123".into(), Lookup::Found(m));
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe);
+    assert!(condition(&d, MACHINE_DEPLOYED).message.contains("abc123"));
+
+    obs.maas.lookups.insert(
+        "abc123".into(),
+        Lookup::Found(machine("abc123", MaasStatus::Ready, PowerState::Off)),
+    );
+    let d = run(&obs);
+    assert_eq!(d.action, Action::RemoveFinalizer);
+    assert!(d.progress.releasing.is_empty());
+}
+
+#[test]
+fn delete_converges_when_maas_forgot_the_machine() {
+    let mut obs = base();
+    obs.infra.deleting = true;
+    obs.infra.spec.system_id = Some("abc123".into());
+    obs.infra.progress.recorded_system_id = Some("abc123".into());
+    obs.infra.progress.releasing = vec![ReleaseRecord {
+        system_id: "abc123".into(),
+        since: Timestamp(1),
+    }];
+    obs.maas.lookups.insert("abc123".into(), Lookup::NotFound);
+    assert_eq!(run(&obs).action, Action::RemoveFinalizer);
+}
+
+#[test]
+fn delete_releases_unrecorded_machines_carrying_the_marker() {
+    let mut obs = base();
+    obs.infra.deleting = true;
+    obs.maas
+        .by_marker
+        .push(owned("orphan", MaasStatus::Allocated, PowerState::Off));
+    let d = run(&obs);
+    assert!(
+        matches!(&d.action, Action::Release(r) if r.system_id == "orphan" && r.reason == ReleaseReason::Deleting)
+    );
+}
+
+#[test]
+fn delete_waits_for_an_unreleasable_owned_machine() {
+    let mut obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::RescueMode, PowerState::On),
+    );
+    obs.infra.deleting = true;
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe);
+    assert!(
+        condition(&d, MACHINE_DEPLOYED)
+            .message
+            .contains("Rescue mode")
+    );
+}
+
+#[test]
+fn delete_keeps_retrying_a_release_maas_keeps_failing() {
+    let mut obs = base();
+    obs.infra.deleting = true;
+    obs.infra.progress.releasing = vec![ReleaseRecord {
+        system_id: "abc123".into(),
+        since: Timestamp(0),
+    }];
+    let mut m = machine("abc123", MaasStatus::Releasing, PowerState::Unknown);
+    m.owner = Some("capi".into());
+    obs.maas
+        .lookups
+        .insert("abc123".into(), Lookup::Found(m.clone()));
+    obs.now = Timestamp(10 * 3600);
+    assert_eq!(
+        run(&obs).action,
+        Action::Observe,
+        "never abandoned while MAAS releases it"
+    );
+    m.status = MaasStatus::ReleasingFailed;
+    obs.maas
+        .lookups
+        .insert("abc123".into(), Lookup::Found(m.clone()));
+    assert!(
+        matches!(run(&obs).action, Action::Release(r) if r.reason == ReleaseReason::RetryRelease)
+    );
+    // an administrator marking it Broken (or deleting it) ends our responsibility
+    m.status = MaasStatus::Broken;
+    obs.maas.lookups.insert("abc123".into(), Lookup::Found(m));
+    assert_eq!(run(&obs).action, Action::RemoveFinalizer);
+}
+
+#[test]
+fn delete_without_any_machine_removes_the_finalizer_at_once() {
+    let mut obs = base();
+    obs.infra.deleting = true;
+    assert_eq!(run(&obs).action, Action::RemoveFinalizer);
+}
+
+#[test]
+fn invalid_identity_fails_but_still_deletes() {
+    let mut obs = base();
+    obs.infra.uid = String::new();
+    assert!(matches!(run(&obs).action, Action::Fail { .. }));
+    obs.infra.deleting = true;
+    assert_eq!(run(&obs).action, Action::RemoveFinalizer);
+}
+
+// ----- action failures --------------------------------------------------------
+
+#[test]
+fn allocation_without_capacity_backs_off_exponentially() {
+    let cfg = LifecycleConfig::default();
+    let mut obs = base();
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        let d = run(&obs);
+        assert!(matches!(d.action, Action::Allocate(_)));
+        let err = ActionError {
+            class: ErrorClass::Capacity,
+            message: "No available machine matches constraints".into(),
+        };
+        let f = action_failed(&obs, &cfg, &d, &err);
+        assert_eq!(deployed_reason(&f), reasons::WAITING_FOR_CAPACITY);
+        waits.push(f.requeue_after.unwrap().as_secs());
+        obs.infra.progress = f.progress;
+    }
+    assert_eq!(waits, vec![60, 120, 240, 480, 600, 600]);
+}
+
+#[test]
+fn permanent_allocation_error_says_what_to_check() {
+    let obs = base();
+    let d = run(&obs);
+    let err = ActionError {
+        class: ErrorClass::Permanent,
+        message: "No such tag(s): 'k8s'.".into(),
+    };
+    let f = action_failed(&obs, &LifecycleConfig::default(), &d, &err);
+    let c = condition(&f, MACHINE_DEPLOYED);
+    assert_eq!(c.reason, reasons::ALLOCATION_REJECTED);
+    assert!(c.message.contains("tags"));
+}
+
+#[test]
+fn permanent_deploy_error_fails_and_releases() {
+    let obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Allocated, PowerState::Off),
+    );
+    let d = run(&obs);
+    assert!(matches!(d.action, Action::Deploy(_)));
+    let err = ActionError {
+        class: ErrorClass::Permanent,
+        message: "'foo' is not a valid distro_series".into(),
+    };
+    let f = action_failed(&obs, &LifecycleConfig::default(), &d, &err);
+    assert!(f.progress.failure.is_some());
+    let mut next = obs.clone();
+    next.infra.progress = f.progress;
+    let d = run(&next);
+    assert!(matches!(&d.action, Action::Release(r) if r.reason == ReleaseReason::Failed));
+}
+
+#[test]
+fn transient_deploy_error_retries_the_deploy() {
+    let obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Allocated, PowerState::Off),
+    );
+    let d = run(&obs);
+    let err = ActionError {
+        class: ErrorClass::Transient,
+        message: "connection reset".into(),
+    };
+    let f = action_failed(&obs, &LifecycleConfig::default(), &d, &err);
+    assert_eq!(
+        f.progress.deploy_failures, 0,
+        "transient errors are not deploy failures"
+    );
+    let mut next = obs.clone();
+    next.infra.progress = f.progress;
+    assert!(matches!(run(&next).action, Action::Deploy(_)));
+}
+
+// ----- misc -------------------------------------------------------------------
+
+#[test]
+fn provider_id_round_trip() {
+    assert_eq!(provider_id("az1", "abc123"), "maas:///az1/abc123");
+    assert_eq!(provider_id("", "abc123"), "maas:///default/abc123");
+    assert_eq!(
+        system_id_from_provider_id("maas:///az1/abc123"),
+        Some("abc123")
+    );
+    assert_eq!(system_id_from_provider_id("maas://abc123"), Some("abc123"));
+    assert_eq!(system_id_from_provider_id("aws:///x/y"), None);
+    assert_eq!(system_id_from_provider_id("maas:///az1/"), None);
+}
+
+#[test]
+fn reasons_are_unique_and_canonical() {
+    let mut all: Vec<&str> = reasons::ALL.to_vec();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), reasons::ALL.len());
+    for r in reasons::ALL {
+        assert_eq!(reasons::canonical(r), *r);
+    }
+    assert_eq!(reasons::canonical("Whatever"), reasons::DEPLOY_FAILED);
+}

@@ -1,0 +1,858 @@
+//! Properties of the lifecycle over random event sequences.
+//!
+//! A small model of MAAS (allocation, asynchronous deploy and release that may
+//! fail or hang, power, foreign tenants, admins deleting machines), of
+//! Kubernetes (what is persisted in spec and status; pause; deletion) and of
+//! the controller (observe → decide → persist progress → act), with crashes at
+//! every step, stale MAAS listings, duplicate allocations and lost status
+//! (`clusterctl move`, which happens while paused). The controller keeps no memory of its own: a restart
+//! is just the next reconcile.
+//!
+//! Checked at every step:
+//! * never deploy without bootstrap data, never while paused;
+//! * never release (or adopt, annotate, deploy, power) a machine that is not ours;
+//! * never power on unless MAAS showed the machine Deployed and `off`;
+//! * `spec.providerID` never changes once set; `spec.systemID` is cleared only
+//!   before providerID is set.
+//!
+//! Checked after the faults stop and the system settles:
+//! * at most one MAAS machine is ours, and it is the recorded one;
+//! * once deletion is requested, the finalizer is removed and nothing is ours.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use machine_lifecycle::*;
+use proptest::prelude::*;
+
+const UID: &str = "11111111-2222-4333-8444-555555555555";
+const US: &str = "capi";
+
+#[derive(Debug, Clone)]
+struct SimMachine {
+    id: String,
+    status: MaasStatus,
+    power: PowerState,
+    owner: Option<String>,
+    agent_name: String,
+    annotations: BTreeMap<String, String>,
+    memory_mib: u64,
+    ephemeral: Option<bool>,
+    /// Ground truth: allocated by our MaasMachine and not yet back in the pool.
+    ours: bool,
+    exists: bool,
+}
+
+impl SimMachine {
+    fn view(&self) -> MaasMachineView {
+        let mut v = MaasMachineView::new(self.id.clone(), self.status, self.power);
+        v.hostname = format!("h-{}", self.id);
+        v.fqdn = format!("h-{}.maas", self.id);
+        v.owner = self.owner.clone();
+        v.agent_name = self.agent_name.clone();
+        v.workload_annotations = self.annotations.clone();
+        v.zone = "z1".into();
+        v.memory_mib = self.memory_mib;
+        v.ip_addresses = vec!["10.1.0.9".into()];
+        v.ephemeral_deploy = self.ephemeral;
+        v
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Crash {
+    None,
+    BeforePersist,
+    AfterPersist,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum DeployOutcome {
+    Succeed,
+    Fail,
+    Hang,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ReleaseOutcome {
+    Complete,
+    Fail,
+    Hang,
+}
+
+#[derive(Debug, Clone)]
+enum Event {
+    Reconcile {
+        crash: Crash,
+        stale_list: bool,
+    },
+    MaasTick {
+        deploy: DeployOutcome,
+        release: ReleaseOutcome,
+    },
+    AdvanceMinutes(u16),
+    PowerOff,
+    /// The BMC cannot be queried: MAAS shows `unknown` or `error`.
+    PowerGlitch(PowerState),
+    SetBootstrap,
+    SetInfraReady,
+    TogglePause,
+    RequestDelete,
+    AdminDeletes(usize),
+    AdminReleases(usize),
+    ForeignAllocate,
+    NextAllocateDoubles,
+    LoseStatus,
+}
+
+#[derive(Debug, Clone)]
+struct Scenario {
+    machines: Vec<(u64, Option<&'static str>)>, // (memory GiB, foreign owner)
+    pin: Option<usize>,
+    ephemeral: bool,
+    version: Option<MaasVersion>,
+    /// Bootstrap data and cluster infrastructure are there from the start.
+    ready_at_start: bool,
+    /// `LifecycleConfig::max_deploy_retries`.
+    max_retries: u32,
+    release_failures: bool,
+    events: Vec<Event>,
+}
+
+struct World {
+    maas: Vec<SimMachine>,
+    version: Option<MaasVersion>,
+    // persisted in Kubernetes
+    spec_system_id: Option<String>,
+    spec_provider_id: Option<String>,
+    provisioned: bool,
+    progress: Progress,
+    finalizer: bool,
+    deleting: bool,
+    paused: bool,
+    bootstrap: bool,
+    infra_ready: bool,
+    ephemeral: bool,
+    // clock and fault injection
+    now: Timestamp,
+    doubles: bool,
+    /// (machine, when) of the last allocation: MAAS listings may lag 60 s behind.
+    recently_allocated: Vec<(String, Timestamp)>,
+    release_failures: bool,
+    cfg: LifecycleConfig,
+    marker: String,
+    /// How often each kind of decision was executed (to check the model
+    /// really exercises the lifecycle).
+    seen: BTreeMap<&'static str, usize>,
+}
+
+impl World {
+    fn new(s: &Scenario) -> Self {
+        let maas = s
+            .machines
+            .iter()
+            .enumerate()
+            .map(|(i, (gib, foreign))| SimMachine {
+                id: format!("m{i:02}"),
+                status: if foreign.is_some() {
+                    MaasStatus::Deployed
+                } else {
+                    MaasStatus::Ready
+                },
+                power: if foreign.is_some() {
+                    PowerState::On
+                } else {
+                    PowerState::Off
+                },
+                owner: foreign.map(str::to_owned),
+                agent_name: foreign.map(|f| format!("{f}-agent")).unwrap_or_default(),
+                annotations: BTreeMap::new(),
+                memory_mib: gib * 1024,
+                ephemeral: None,
+                ours: false,
+                exists: true,
+            })
+            .collect::<Vec<_>>();
+        let spec_system_id = s
+            .pin
+            .map(|i| format!("m{:02}", i % s.machines.len().max(1)));
+        Self {
+            maas,
+            version: s.version,
+            spec_system_id,
+            spec_provider_id: None,
+            provisioned: false,
+            progress: Progress::default(),
+            finalizer: true,
+            deleting: false,
+            paused: false,
+            bootstrap: s.ready_at_start,
+            infra_ready: s.ready_at_start,
+            ephemeral: s.ephemeral,
+            now: Timestamp(1_700_000_000),
+            doubles: false,
+            recently_allocated: Vec::new(),
+            release_failures: s.release_failures,
+            cfg: LifecycleConfig {
+                max_deploy_retries: s.max_retries,
+                ..LifecycleConfig::default()
+            },
+            marker: OwnerMarker::new("ns", "m", UID).unwrap().render(),
+            seen: BTreeMap::new(),
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<&SimMachine> {
+        self.maas.iter().find(|m| m.id == id && m.exists)
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut SimMachine> {
+        self.maas.iter_mut().find(|m| m.id == id && m.exists)
+    }
+
+    fn observe(&self, stale_list: bool) -> Observation {
+        let mut infra = InfraMachineView {
+            namespace: "ns".into(),
+            name: "m".into(),
+            uid: UID.into(),
+            generation: Some(1),
+            spec: MachineSpecView {
+                system_id: self.spec_system_id.clone(),
+                provider_id: self.spec_provider_id.clone(),
+                image: "ubuntu/jammy".into(),
+                ephemeral: self.ephemeral,
+                erase: EraseMode::Quick,
+                min_cpu: Some(2),
+                min_memory_mib: Some(4096),
+                ..MachineSpecView::default()
+            },
+            provisioned: self.provisioned,
+            paused: false,
+            deleting: self.deleting,
+            progress: self.progress.clone(),
+        };
+        infra.paused = false;
+        let by_marker = self
+            .maas
+            .iter()
+            .filter(|m| m.exists && m.agent_name == self.marker)
+            .filter(|m| {
+                !(stale_list
+                    && self.recently_allocated.iter().any(|(id, at)| {
+                        *id == m.id && self.now.since(*at) < Duration::from_secs(60)
+                    }))
+            })
+            .map(SimMachine::view)
+            .collect();
+        let lookups = infra
+            .ids_to_look_up()
+            .into_iter()
+            .map(|id| {
+                let l = match self.get(&id) {
+                    Some(m) => Lookup::Found(m.view()),
+                    None => Lookup::NotFound,
+                };
+                (id, l)
+            })
+            .collect();
+        Observation {
+            now: self.now,
+            infra,
+            machine: Some(CapiMachineView {
+                cluster_name: "c".into(),
+                bootstrap_data_secret: self.bootstrap.then(|| "m-bootstrap".to_owned()),
+                failure_domain: None,
+            }),
+            cluster: Some(ClusterView {
+                paused: self.paused,
+                infrastructure_provisioned: self.infra_ready,
+            }),
+            maas: MaasView {
+                by_marker,
+                lookups,
+                version: self.version,
+            },
+        }
+    }
+
+    /// Checks the safety properties of `d` against the truth, before acting.
+    fn check(&self, obs: &Observation, d: &Decision) {
+        let truth_ours = |id: &str| self.get(id).is_some_and(|m| m.ours);
+        if self.paused {
+            assert_eq!(d.action, Action::Paused, "acted while paused");
+        }
+        match &d.action {
+            Action::Deploy(req) => {
+                assert!(self.bootstrap, "deploy without bootstrap data");
+                assert!(!self.paused, "deploy while paused");
+                assert!(truth_ours(&req.system_id), "deploy of a machine not ours");
+                assert_eq!(
+                    self.spec_system_id.as_deref(),
+                    Some(req.system_id.as_str()),
+                    "deploy before record"
+                );
+            }
+            Action::Release(req) => {
+                assert!(
+                    truth_ours(&req.system_id),
+                    "released {} which is not ours: {:?}",
+                    req.system_id,
+                    self.get(&req.system_id)
+                );
+            }
+            Action::Adopt { system_id } | Action::Annotate { system_id, .. } => {
+                assert!(
+                    truth_ours(system_id),
+                    "adopted/annotated a machine not ours"
+                );
+            }
+            Action::PowerOn { system_id } => {
+                assert!(truth_ours(system_id));
+                let seen = obs.maas.lookups.get(system_id);
+                assert!(
+                    matches!(seen, Some(Lookup::Found(m)) if m.status == MaasStatus::Deployed && m.power_state == PowerState::Off),
+                    "power on without MAAS confirming off: {seen:?}"
+                );
+            }
+            Action::ForgetSystemId { .. } => {
+                assert!(
+                    self.spec_provider_id.is_none(),
+                    "systemID cleared after providerID was set"
+                );
+            }
+            Action::MarkProvisioned(p) => {
+                if let Some(old) = &self.spec_provider_id {
+                    assert_eq!(old, &p.provider_id, "providerID changed");
+                }
+            }
+            Action::RemoveFinalizer => assert!(self.deleting, "finalizer removed without deletion"),
+            _ => {}
+        }
+    }
+
+    fn reconcile(&mut self, crash: Crash, stale_list: bool) {
+        if !self.finalizer {
+            return;
+        }
+        let obs = self.observe(stale_list);
+        let d = decide(&obs, &self.cfg);
+        self.check(&obs, &d);
+        *self.seen.entry(kind(&d.action)).or_default() += 1;
+        if matches!(crash, Crash::BeforePersist) {
+            return;
+        }
+        self.progress = d.progress.clone();
+        if matches!(crash, Crash::AfterPersist) {
+            return;
+        }
+        if let Err(error) = self.execute(&d.action) {
+            let f = action_failed(&obs, &self.cfg, &d, &error);
+            self.progress = f.progress;
+        }
+    }
+
+    fn execute(&mut self, action: &Action) -> Result<(), ActionError> {
+        let conflict = |m: &str| {
+            Err(ActionError {
+                class: ErrorClass::Transient,
+                message: m.to_owned(),
+            })
+        };
+        match action {
+            Action::Allocate(req) => {
+                let min_mem = req.min_memory_mib.unwrap_or(0);
+                let free =
+                    |m: &SimMachine| m.exists && m.status == MaasStatus::Ready && m.owner.is_none();
+                let pick: Vec<String> = match &req.system_id {
+                    Some(id) => self
+                        .get(id)
+                        .filter(|m| free(m))
+                        .map(|m| vec![m.id.clone()])
+                        .unwrap_or_default(),
+                    None => {
+                        let fits: Vec<&SimMachine> = self
+                            .maas
+                            .iter()
+                            .filter(|m| free(m) && m.memory_mib >= min_mem)
+                            .collect();
+                        let preferred: Vec<&SimMachine> = fits
+                            .iter()
+                            .copied()
+                            .filter(|m| !req.avoid_system_ids.contains(&m.id))
+                            .collect();
+                        let from = if preferred.is_empty() {
+                            fits
+                        } else {
+                            preferred
+                        };
+                        let n = if self.doubles { 2 } else { 1 };
+                        from.iter().take(n).map(|m| m.id.clone()).collect()
+                    }
+                };
+                self.doubles = false;
+                if pick.is_empty() {
+                    return Err(ActionError {
+                        class: ErrorClass::Capacity,
+                        message: "No machine available.".into(),
+                    });
+                }
+                self.recently_allocated = pick.iter().map(|id| (id.clone(), self.now)).collect();
+                for id in pick {
+                    let m = self.get_mut(&id).unwrap();
+                    m.status = MaasStatus::Allocated;
+                    m.owner = Some(US.into());
+                    m.agent_name.clone_from(&req.agent_name);
+                    m.ours = true;
+                }
+                Ok(())
+            }
+            Action::Adopt { system_id } => {
+                self.spec_system_id = Some(system_id.clone());
+                Ok(())
+            }
+            Action::Annotate {
+                system_id,
+                annotations,
+            } => {
+                let m = self.get_mut(system_id).unwrap();
+                m.annotations.clone_from(annotations);
+                Ok(())
+            }
+            Action::Deploy(req) => {
+                let m = self.get_mut(&req.system_id).unwrap();
+                if m.status != MaasStatus::Allocated {
+                    return conflict("Can't deploy a machine in this state");
+                }
+                m.status = MaasStatus::Deploying;
+                m.power = PowerState::On;
+                m.ephemeral = Some(req.ephemeral);
+                Ok(())
+            }
+            Action::PowerOn { system_id } => {
+                let m = self.get_mut(system_id).unwrap();
+                m.power = PowerState::On;
+                Ok(())
+            }
+            Action::MarkProvisioned(p) => {
+                if self.spec_provider_id.is_none() {
+                    self.spec_provider_id = Some(p.provider_id.clone());
+                }
+                self.provisioned = true;
+                Ok(())
+            }
+            Action::Release(req) => {
+                let m = self.get_mut(&req.system_id).unwrap();
+                if !m.status.is_releasable() {
+                    return conflict("Machine cannot be released in its current state");
+                }
+                m.status = if req.erase == EraseMode::None {
+                    MaasStatus::Releasing
+                } else {
+                    MaasStatus::DiskErasing
+                };
+                m.agent_name.clear();
+                m.annotations.clear();
+                Ok(())
+            }
+            Action::ForgetSystemId { .. } => {
+                self.spec_system_id = None;
+                Ok(())
+            }
+            Action::RemoveFinalizer => {
+                self.finalizer = false;
+                Ok(())
+            }
+            Action::Paused
+            | Action::WaitForOwnerMachine
+            | Action::WaitForCluster
+            | Action::WaitForClusterInfrastructure
+            | Action::WaitForBootstrapData
+            | Action::Observe
+            | Action::Fail { .. } => Ok(()),
+        }
+    }
+
+    fn maas_tick(&mut self, deploy: DeployOutcome, release: ReleaseOutcome) {
+        let release_failures = self.release_failures;
+        for m in self.maas.iter_mut().filter(|m| m.exists) {
+            match m.status {
+                MaasStatus::Deploying => match deploy {
+                    DeployOutcome::Succeed => m.status = MaasStatus::Deployed,
+                    DeployOutcome::Fail => {
+                        m.status = MaasStatus::FailedDeployment;
+                        m.power = PowerState::Off;
+                    }
+                    DeployOutcome::Hang => {}
+                },
+                MaasStatus::Releasing | MaasStatus::DiskErasing => match release {
+                    ReleaseOutcome::Complete => {
+                        m.status = MaasStatus::Ready;
+                        m.power = PowerState::Off;
+                        m.owner = None;
+                        m.ephemeral = None;
+                        m.ours = false;
+                    }
+                    ReleaseOutcome::Fail if release_failures => {
+                        m.status = MaasStatus::ReleasingFailed
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+
+    fn apply(&mut self, e: &Event) {
+        match e {
+            Event::Reconcile { crash, stale_list } => self.reconcile(*crash, *stale_list),
+            Event::MaasTick { deploy, release } => self.maas_tick(*deploy, *release),
+            Event::AdvanceMinutes(m) => {
+                self.now = self.now.plus(Duration::from_secs(u64::from(*m) * 60))
+            }
+            Event::PowerOff => {
+                for m in self
+                    .maas
+                    .iter_mut()
+                    .filter(|m| m.ours && m.status == MaasStatus::Deployed)
+                {
+                    m.power = PowerState::Off;
+                }
+            }
+            Event::PowerGlitch(p) => {
+                for m in self
+                    .maas
+                    .iter_mut()
+                    .filter(|m| m.status == MaasStatus::Deployed)
+                {
+                    m.power = *p;
+                }
+            }
+            Event::SetBootstrap => self.bootstrap = true,
+            Event::SetInfraReady => self.infra_ready = true,
+            Event::TogglePause => self.paused = !self.paused,
+            Event::RequestDelete => self.deleting = true,
+            Event::AdminDeletes(i) => {
+                let n = self.maas.len();
+                if let Some(m) = self.maas.get_mut(i % n) {
+                    m.exists = false;
+                }
+            }
+            Event::AdminReleases(i) => {
+                let n = self.maas.len();
+                if let Some(m) = self.maas.get_mut(i % n)
+                    && m.ours
+                    && m.status.is_releasable()
+                {
+                    m.status = MaasStatus::Ready;
+                    m.owner = None;
+                    m.agent_name.clear();
+                    m.annotations.clear();
+                    m.ours = false;
+                }
+            }
+            Event::ForeignAllocate => {
+                if let Some(m) = self
+                    .maas
+                    .iter_mut()
+                    .find(|m| m.exists && m.status == MaasStatus::Ready && m.owner.is_none())
+                {
+                    m.status = MaasStatus::Allocated;
+                    m.owner = Some("alice".into());
+                    m.agent_name = "juju-model".into();
+                }
+            }
+            Event::NextAllocateDoubles => self.doubles = true,
+            Event::LoseStatus => {
+                // clusterctl move: only while paused, and it takes longer than
+                // MAAS listings lag behind.
+                if self.paused {
+                    self.progress = Progress::default();
+                    self.provisioned = false;
+                    self.recently_allocated.clear();
+                }
+            }
+        }
+    }
+
+    fn ours(&self) -> Vec<&SimMachine> {
+        self.maas.iter().filter(|m| m.exists && m.ours).collect()
+    }
+
+    /// No more faults: MAAS completes everything, the controller reconciles.
+    fn settle(&mut self, rounds: usize) {
+        self.paused = false;
+        self.release_failures = false;
+        for _ in 0..rounds {
+            self.reconcile(Crash::None, false);
+            self.maas_tick(DeployOutcome::Succeed, ReleaseOutcome::Complete);
+            self.now = self.now.plus(Duration::from_secs(60));
+            if !self.finalizer {
+                break;
+            }
+        }
+        // let MAAS finish whatever was asked last
+        self.maas_tick(DeployOutcome::Succeed, ReleaseOutcome::Complete);
+    }
+}
+
+fn kind(a: &Action) -> &'static str {
+    match a {
+        Action::Paused => "Paused",
+        Action::WaitForOwnerMachine => "WaitForOwnerMachine",
+        Action::WaitForCluster => "WaitForCluster",
+        Action::WaitForClusterInfrastructure => "WaitForClusterInfrastructure",
+        Action::WaitForBootstrapData => "WaitForBootstrapData",
+        Action::Adopt { .. } => "Adopt",
+        Action::Allocate(r) if r.system_id.is_some() => "AllocatePinned",
+        Action::Allocate(_) => "Allocate",
+        Action::Annotate { .. } => "Annotate",
+        Action::Deploy(r) if r.ephemeral => "DeployEphemeral",
+        Action::Deploy(_) => "Deploy",
+        Action::Observe => "Observe",
+        Action::PowerOn { .. } => "PowerOn",
+        Action::MarkProvisioned(_) => "MarkProvisioned",
+        Action::Release(r) => match r.reason {
+            ReleaseReason::Deleting => "ReleaseDeleting",
+            ReleaseReason::Duplicate => "ReleaseDuplicate",
+            ReleaseReason::RetryDeploy {
+                final_attempt: false,
+                ..
+            } => "ReleaseRetryDeploy",
+            ReleaseReason::RetryDeploy {
+                final_attempt: true,
+                ..
+            } => "ReleaseFinalAttempt",
+            ReleaseReason::Failed => "ReleaseFailed",
+            ReleaseReason::RetryRelease => "ReleaseRetryRelease",
+        },
+        Action::ForgetSystemId { .. } => "ForgetSystemId",
+        Action::Fail { .. } => "Fail",
+        Action::RemoveFinalizer => "RemoveFinalizer",
+    }
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    let crash = prop_oneof![6 => Just(Crash::None), 1 => Just(Crash::BeforePersist), 1 => Just(Crash::AfterPersist)];
+    let deploy = prop_oneof![2 => Just(DeployOutcome::Succeed), 2 => Just(DeployOutcome::Fail), 1 => Just(DeployOutcome::Hang)];
+    let release = prop_oneof![3 => Just(ReleaseOutcome::Complete), 1 => Just(ReleaseOutcome::Fail), 2 => Just(ReleaseOutcome::Hang)];
+    prop_oneof![
+        14 => (crash, prop::bool::weighted(0.15)).prop_map(|(crash, stale_list)| Event::Reconcile { crash, stale_list }),
+        8 => (deploy, release).prop_map(|(deploy, release)| Event::MaasTick { deploy, release }),
+        3 => prop_oneof![Just(1u16), Just(10), Just(45), Just(120)].prop_map(Event::AdvanceMinutes),
+        1 => Just(Event::PowerOff),
+        1 => prop_oneof![Just(PowerState::Unknown), Just(PowerState::Error)].prop_map(Event::PowerGlitch),
+        2 => Just(Event::SetBootstrap),
+        2 => Just(Event::SetInfraReady),
+        1 => Just(Event::TogglePause),
+        1 => Just(Event::RequestDelete),
+        1 => (0usize..8).prop_map(Event::AdminDeletes),
+        1 => (0usize..8).prop_map(Event::AdminReleases),
+        1 => Just(Event::ForeignAllocate),
+        1 => Just(Event::NextAllocateDoubles),
+        1 => Just(Event::LoseStatus),
+    ]
+}
+
+fn scenario() -> impl Strategy<Value = Scenario> {
+    let machine = (
+        prop_oneof![Just(8u64), Just(16), Just(64)],
+        prop::option::weighted(0.2, Just("alice")),
+    );
+    (
+        prop::collection::vec(machine, 1..7),
+        prop::option::weighted(0.2, 0usize..7),
+        prop::bool::weighted(0.3),
+        prop_oneof![
+            Just(Some(MaasVersion::new(3, 6, 5))),
+            Just(Some(MaasVersion::new(3, 4, 0))),
+            Just(None)
+        ],
+        any::<bool>(),
+        (prop::bool::weighted(0.7), 0u32..3),
+        prop::collection::vec(event(), 0..120),
+    )
+        .prop_map(
+            |(
+                machines,
+                pin,
+                ephemeral,
+                version,
+                failures_not_loss,
+                (ready_at_start, max_retries),
+                events,
+            )| {
+                // A release MAAS fails AND losing the status that tracks it is a
+                // double fault the lifecycle does not cover (documented); each alone is.
+                let (release_failures, lose_status) = (failures_not_loss, !failures_not_loss);
+                let events = events
+                    .into_iter()
+                    .filter(|e| lose_status || !matches!(e, Event::LoseStatus))
+                    .collect();
+                Scenario {
+                    machines,
+                    pin,
+                    ephemeral,
+                    version,
+                    ready_at_start,
+                    max_retries,
+                    release_failures,
+                    events,
+                }
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(768),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn lifecycle_is_safe_and_converges(s in scenario()) {
+        let mut w = World::new(&s);
+        for e in &s.events {
+            w.apply(e);
+            if !w.finalizer {
+                break;
+            }
+        }
+
+        if w.finalizer && !w.deleting {
+            // At rest: bootstrap data and infrastructure eventually arrive.
+            w.bootstrap = true;
+            w.infra_ready = true;
+            w.settle(60);
+            let ours = w.ours();
+            prop_assert!(ours.len() <= 1, "more than one machine at rest: {:?}", ours);
+            if let Some(m) = ours.first() {
+                prop_assert_eq!(w.spec_system_id.as_deref(), Some(m.id.as_str()), "held machine not recorded");
+                if w.progress.failure.is_none() {
+                    prop_assert_eq!(m.status, MaasStatus::Deployed);
+                    prop_assert_ne!(m.power, PowerState::Off);
+                    prop_assert!(w.provisioned, "deployed but not provisioned");
+                }
+            }
+            if w.progress.failure.is_some() {
+                prop_assert!(ours.is_empty(), "failed but still holding {:?}", ours);
+            }
+        }
+
+        // Deletion always converges and leaves nothing behind.
+        w.deleting = true;
+        w.settle(60);
+        prop_assert!(!w.finalizer, "finalizer not removed; progress {:?}", w.progress);
+        let ours = w.ours();
+        prop_assert!(ours.is_empty(), "leaked {:?}", ours);
+    }
+}
+
+#[test]
+fn double_allocation_is_healed() {
+    let s = Scenario {
+        machines: vec![(16, None), (16, None), (16, None)],
+        pin: None,
+        ephemeral: false,
+        version: Some(MaasVersion::new(3, 6, 0)),
+        ready_at_start: true,
+        max_retries: 2,
+        release_failures: false,
+        events: vec![],
+    };
+    let mut w = World::new(&s);
+    w.bootstrap = true;
+    w.infra_ready = true;
+    w.doubles = true;
+    w.reconcile(Crash::None, false);
+    assert_eq!(w.ours().len(), 2, "the model allocated twice");
+    w.settle(20);
+    assert_eq!(w.ours().len(), 1);
+    assert!(w.provisioned);
+}
+
+#[test]
+fn crash_between_allocate_and_record_is_adopted() {
+    let s = Scenario {
+        machines: vec![(16, None), (16, None)],
+        pin: None,
+        ephemeral: false,
+        version: Some(MaasVersion::new(3, 6, 0)),
+        ready_at_start: true,
+        max_retries: 2,
+        release_failures: false,
+        events: vec![],
+    };
+    let mut w = World::new(&s);
+    w.bootstrap = true;
+    w.infra_ready = true;
+    w.reconcile(Crash::None, false); // allocate
+    assert_eq!(w.spec_system_id, None);
+    w.progress = Progress::default(); // restart with nothing
+    let d = decide(&w.observe(false), &w.cfg);
+    assert_eq!(
+        d.action,
+        Action::Adopt {
+            system_id: "m00".into()
+        }
+    );
+}
+
+/// The model must reach every decision, or the properties above prove little.
+#[test]
+fn model_exercises_every_decision() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    let mut seen: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for _ in 0..600 {
+        let s = scenario().new_tree(&mut runner).unwrap().current();
+        let mut w = World::new(&s);
+        for e in &s.events {
+            w.apply(e);
+        }
+        w.bootstrap = true;
+        w.infra_ready = true;
+        w.settle(40);
+        w.deleting = true;
+        w.settle(40);
+        for (k, n) in w.seen {
+            *seen.entry(k).or_default() += n;
+        }
+    }
+    let expected = [
+        "Paused",
+        "WaitForClusterInfrastructure",
+        "WaitForBootstrapData",
+        "Adopt",
+        "Allocate",
+        "AllocatePinned",
+        "Annotate",
+        "Deploy",
+        "DeployEphemeral",
+        "Observe",
+        "PowerOn",
+        "MarkProvisioned",
+        "ReleaseDeleting",
+        "ReleaseDuplicate",
+        "ReleaseRetryDeploy",
+        "ReleaseFinalAttempt",
+        "ReleaseRetryRelease",
+        "ForgetSystemId",
+        "Fail",
+        "RemoveFinalizer",
+    ];
+    eprintln!("decisions executed: {seen:?}");
+    let missing: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|k| !seen.contains_key(k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "never exercised: {missing:?}; seen {seen:?}"
+    );
+}
