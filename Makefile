@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: all build test test-rust test-doc lint fmt fmt-check clippy deny demo clean
+.PHONY: all build test test-rust test-doc lint fmt fmt-check clippy deny demo clean kube-assets
 
 all: build
 
@@ -16,7 +16,14 @@ build:
 test: test-rust test-doc
 
 test-rust:
+	assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
 	$(CARGO) test --workspace --all-targets --no-fail-fast
+
+## kube-assets: build (or find in the cache) etcd, kube-apiserver and the CAPI CRDs used by tests
+kube-assets:
+	hack/kube-assets.sh
+	hack/capi-crds.sh
 
 test-doc:
 	$(CARGO) test --workspace --doc
