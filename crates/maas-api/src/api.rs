@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use crate::client::MaasClient;
 use crate::error::Error;
 use crate::models::{
-    ComposedMachine, DnsResource, Domain, EventsPage, Interface, IpAddress, Machine, PowerState,
-    ResourcePool, Subnet, Tag, TagNodesUpdate, User, Version, VmHost, Zone,
+    ComposedMachine, DnsResource, Domain, EventsPage, Fabric, Interface, IpAddress, Machine,
+    PowerState, ResourcePool, Subnet, Tag, TagNodesUpdate, User, Version, VmHost, VmHostParameters,
+    Zone,
 };
 use crate::params::{
     AllocateParams, ComposeParams, DeployParams, DnsResourceFilter, DnsResourceParams, EventQuery,
@@ -132,8 +133,17 @@ pub trait MaasApi: Send + Sync {
     /// Delete a VM host.
     async fn delete_vm_host(&self, id: i64, decompose: bool) -> Result<(), Error>;
 
+    /// A VM host's connection parameters (admin; holds secrets).
+    async fn vm_host_parameters(&self, id: i64) -> Result<VmHostParameters, Error>;
+
     /// List subnets.
     async fn list_subnets(&self) -> Result<Vec<Subnet>, Error>;
+
+    /// Read one subnet.
+    async fn read_subnet(&self, id: i64) -> Result<Subnet, Error>;
+
+    /// List fabrics (with their VLANs).
+    async fn list_fabrics(&self) -> Result<Vec<Fabric>, Error>;
 
     /// Link an interface to a subnet.
     async fn link_subnet(
@@ -318,6 +328,18 @@ impl MaasApi for MaasClient {
 
     async fn delete_vm_host(&self, id: i64, decompose: bool) -> Result<(), Error> {
         MaasClient::delete_vm_host(self, id, decompose).await
+    }
+
+    async fn vm_host_parameters(&self, id: i64) -> Result<VmHostParameters, Error> {
+        MaasClient::vm_host_parameters(self, id).await
+    }
+
+    async fn read_subnet(&self, id: i64) -> Result<Subnet, Error> {
+        MaasClient::read_subnet(self, id).await
+    }
+
+    async fn list_fabrics(&self) -> Result<Vec<Fabric>, Error> {
+        MaasClient::list_fabrics(self).await
     }
 
     async fn list_subnets(&self) -> Result<Vec<Subnet>, Error> {

@@ -66,10 +66,14 @@ impl MaasClient {
     /// A text 409 is [`Error::NoMachineAvailable`] (class Capacity). Not retried after a
     /// timeout: the machine may have been allocated; look for it by `agent_name`.
     pub async fn allocate(&self, params: &AllocateParams) -> Result<Machine, Error> {
-        let call = Call::post("machines/", seg!["machines"])
+        let mut call = Call::post("machines/", seg!["machines"])
             .op("allocate")
             .allocate()
             .body(params.to_form());
+        if params.dry_run {
+            // A dry run acquires nothing, so repeating it is harmless.
+            call = call.idempotent();
+        }
         self.json(call).await
     }
 
