@@ -342,3 +342,31 @@ async fn typed_crds_install_and_serve_objects() {
     bad.data["spec"]["size"] = json!(0);
     assert!(api.create(&PostParams::default(), &bad).await.is_err());
 }
+
+#[tokio::test]
+async fn debug_output_and_kubeconfig_keep_the_admin_key_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = kube_testenv::shared().await.unwrap();
+    let path = env.kubeconfig_path();
+    assert_eq!(
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let kubeconfig: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let key_b64 = kubeconfig["users"][0]["user"]["client-key-data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(key_b64.len() > 100);
+
+    let ns = env.namespace("debug").await.unwrap();
+    for shown in [
+        format!("{env:?}"),
+        format!("{ns:?}"),
+        format!("{:?}", env.config()),
+    ] {
+        assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+        assert!(!shown.contains(&key_b64[..40]), "{shown}");
+    }
+}
