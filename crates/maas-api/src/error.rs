@@ -284,8 +284,15 @@ pub(crate) fn classify_response(
     retry_after: Option<Duration>,
     ctx: ClassifyContext,
 ) -> Error {
+    // Judge by the body, not the content type: MAAS sends plain-text 401 messages with
+    // Django's default `text/html` content type, while the 409 lock page is a real document.
+    let trimmed = body.trim_start();
     let is_html = content_type.contains("html")
-        || body.trim_start().starts_with('<') && body.to_ascii_lowercase().contains("<html");
+        && trimmed.starts_with('<')
+        && trimmed.to_ascii_lowercase().contains("<html")
+        || trimmed
+            .get(..14)
+            .is_some_and(|h| h.eq_ignore_ascii_case("<!doctype html"));
     let text = if is_html {
         html_summary(body)
     } else {
@@ -500,6 +507,23 @@ mod tests {
             ),
             Error::Busy { status: 409, .. }
         ));
+        assert!(matches!(
+            c(
+                409,
+                "text/plain",
+                "\n<!DOCTYPE html><html><title>Conflict error</title></html>",
+                none
+            ),
+            Error::Busy { status: 409, .. }
+        ));
+        let plain_401 = c(
+            401,
+            "text/html; charset=utf-8",
+            "Authorization Error: Invalid API key.",
+            none,
+        );
+        assert!(matches!(plain_401, Error::Unauthorized { .. }));
+        assert_eq!(plain_401.message(), "Authorization Error: Invalid API key.");
         assert!(matches!(
             c(
                 400,

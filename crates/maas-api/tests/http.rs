@@ -508,7 +508,10 @@ async fn unauthorized_both_bodies() {
     )
     .await;
     assert!(matches!(bad_token, Error::Unauthorized { .. }));
-    assert!(bad_token.message().contains("Invalid access token"));
+    assert_eq!(
+        bad_token.message(),
+        "Authorization Error: 'Invalid access token: Hs4yGe8uJf3nQa6cVx'"
+    );
 }
 
 #[tokio::test]
