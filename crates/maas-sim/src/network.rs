@@ -1,0 +1,850 @@
+//! Networking: subnet specifiers, AUTO address claims, interface links,
+//! reserved addresses and DNS resources.
+
+use crate::api::ApiError;
+use crate::lifecycle::Perm;
+use crate::model::*;
+use crate::params::Params;
+use crate::state::{State, dynamic_range_for};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// A parsed DNS resource form: name, domain id, TTL, addresses.
+type DnsForm = (String, u64, Option<i64>, Option<Vec<u64>>);
+
+/// Errors of address allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IpError {
+    Exhausted,
+}
+
+impl State {
+    /// Resolve a subnet specifier (`<id>`, a CIDR, a name, or `id:`,
+    /// `cidr:`, `name:`, `ip:`, `vid:`, `vlan:`, `fabric:`, `space:`).
+    pub(crate) fn subnets_matching(&self, spec: &str) -> Result<Vec<u64>, String> {
+        let (kind, value) = match spec.split_once(':') {
+            Some((k, v))
+                if ["id", "cidr", "name", "ip", "vid", "vlan", "fabric", "space"].contains(&k) =>
+            {
+                (Some(k), v)
+            }
+            _ => (None, spec),
+        };
+        let all = self.subnets.values();
+        let ids: Vec<u64> = match kind {
+            None => {
+                if let Ok(id) = value.parse::<u64>() {
+                    all.filter(|s| s.id == id).map(|s| s.id).collect()
+                } else if let Ok(net) = value.parse::<ipnet::IpNet>() {
+                    all.filter(|s| s.cidr == net).map(|s| s.id).collect()
+                } else {
+                    all.filter(|s| s.name == value).map(|s| s.id).collect()
+                }
+            }
+            Some("id") => {
+                let id = value
+                    .parse::<u64>()
+                    .map_err(|_| "Subnet ID must be numeric.".to_string())?;
+                all.filter(|s| s.id == id).map(|s| s.id).collect()
+            }
+            Some("cidr") => {
+                let net = value
+                    .parse::<ipnet::IpNet>()
+                    .map_err(|_| format!("Invalid CIDR: {value}"))?;
+                all.filter(|s| s.cidr == net).map(|s| s.id).collect()
+            }
+            Some("name") => all.filter(|s| s.name == value).map(|s| s.id).collect(),
+            Some("ip") => {
+                let ip = value
+                    .parse::<IpAddr>()
+                    .map_err(|_| format!("Invalid IP address: {value}"))?;
+                self.subnet_for_ip(ip).into_iter().collect()
+            }
+            Some("vid") => {
+                let vid = value
+                    .parse::<u32>()
+                    .map_err(|_| format!("Invalid VID: {value}"))?;
+                all.filter(|s| self.vlans.get(&s.vlan_id).map(|v| v.vid) == Some(vid))
+                    .map(|s| s.id)
+                    .collect()
+            }
+            Some("vlan") => {
+                let id = value.parse::<u64>().unwrap_or(u64::MAX);
+                all.filter(|s| s.vlan_id == id).map(|s| s.id).collect()
+            }
+            Some("fabric") => {
+                let fabric_ids: Vec<u64> = self
+                    .fabrics
+                    .values()
+                    .filter(|f| f.name == value || f.id.to_string() == value)
+                    .map(|f| f.id)
+                    .collect();
+                all.filter(|s| {
+                    self.vlans
+                        .get(&s.vlan_id)
+                        .map(|v| fabric_ids.contains(&v.fabric_id))
+                        .unwrap_or(false)
+                })
+                .map(|s| s.id)
+                .collect()
+            }
+            Some("space") => all
+                .filter(|s| {
+                    let space = self.vlans.get(&s.vlan_id).and_then(|v| v.space.clone());
+                    space.as_deref().unwrap_or("undefined") == value
+                })
+                .map(|s| s.id)
+                .collect(),
+            Some(_) => Vec::new(),
+        };
+        Ok(ids)
+    }
+
+    /// One subnet by specifier, or 404 `No Subnet matches the given query.`
+    pub(crate) fn subnet_by_spec(&self, spec: &str) -> Result<u64, ApiError> {
+        match self.subnets_matching(spec) {
+            Ok(ids) if ids.len() == 1 => Ok(ids[0]),
+            _ => Err(ApiError::no_match("Subnet")),
+        }
+    }
+
+    /// `str(subnet)` as MAAS renders it in messages.
+    pub(crate) fn subnet_str(&self, subnet_id: u64) -> String {
+        match self.subnets.get(&subnet_id) {
+            Some(s) => {
+                let vid = self.vlans.get(&s.vlan_id).map(|v| v.vid).unwrap_or(0);
+                format!("{}:{}(vid={})", s.name, s.cidr, vid)
+            }
+            None => String::new(),
+        }
+    }
+
+    /// Give every AUTO link of the machine an address (at deploy).
+    pub(crate) fn claim_auto_ips(&mut self, mid: u64) -> Result<(), IpError> {
+        let links: Vec<u64> = self
+            .machines
+            .get(&mid)
+            .map(|m| {
+                m.interfaces
+                    .iter()
+                    .filter_map(|i| self.interfaces.get(i))
+                    .flat_map(|i| i.links.iter().copied())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut assigned = Vec::new();
+        for lid in links {
+            let Some(row) = self.ips.get(&lid) else {
+                continue;
+            };
+            if row.alloc_type != AllocType::Auto || row.ip.is_some() {
+                continue;
+            }
+            let Some(subnet_id) = row.subnet_id else {
+                continue;
+            };
+            match self.pick_free_ip(subnet_id) {
+                Some(ip) => {
+                    self.set_ip(lid, Some(ip));
+                    assigned.push(lid);
+                }
+                None => {
+                    for l in assigned {
+                        self.set_ip(l, None);
+                    }
+                    return Err(IpError::Exhausted);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Free the addresses of the machine's AUTO links (at release).
+    pub(crate) fn release_auto_ips(&mut self, mid: u64) {
+        let links: Vec<u64> = self
+            .machines
+            .get(&mid)
+            .map(|m| {
+                m.interfaces
+                    .iter()
+                    .filter_map(|i| self.interfaces.get(i))
+                    .flat_map(|i| i.links.iter().copied())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for lid in links {
+            if self.ips.get(&lid).map(|r| r.alloc_type) == Some(AllocType::Auto) {
+                self.set_ip(lid, None);
+            }
+        }
+    }
+
+    /// Addresses currently assigned to the machine, in interface order.
+    pub(crate) fn machine_ips(&self, m: &Machine) -> Vec<IpAddr> {
+        m.interfaces
+            .iter()
+            .filter_map(|i| self.interfaces.get(i))
+            .flat_map(|i| i.links.iter())
+            .filter_map(|l| self.ips.get(l))
+            .filter_map(|r| r.ip)
+            .collect()
+    }
+
+    /// The interface `iface` (id or name) of machine `system_id`, with the
+    /// permission check MAAS applies to interface edits (machine admin).
+    pub(crate) fn interface_for(
+        &self,
+        user: &User,
+        system_id: &str,
+        iface: &str,
+        perm: Perm,
+    ) -> Result<(u64, u64), ApiError> {
+        let Some(m) = self.machine_by_system_id(system_id) else {
+            return Err(ApiError::no_match("Interface"));
+        };
+        let iid = m.interfaces.iter().copied().find(|id| {
+            id.to_string() == iface
+                || self
+                    .interfaces
+                    .get(id)
+                    .map(|i| i.name == iface)
+                    .unwrap_or(false)
+        });
+        let Some(iid) = iid else {
+            return Err(ApiError::no_match("Interface"));
+        };
+        let allowed = match perm {
+            Perm::View => self.can_view(user, m),
+            _ => user.is_superuser && !m.locked,
+        };
+        if !allowed {
+            return Err(ApiError::forbidden(""));
+        }
+        Ok((m.id, iid))
+    }
+
+    /// `op=link_subnet`.
+    pub(crate) fn link_subnet(
+        &mut self,
+        user: &User,
+        system_id: &str,
+        iface: &str,
+        data: &Params,
+    ) -> Result<u64, ApiError> {
+        let force = data.bool_or("force", false)?;
+        let (mid, iid) = self.interface_for(user, system_id, iface, Perm::Edit)?;
+        check_link_state(self, mid, "link subnet")?;
+        let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let modes = ["auto", "dhcp", "static", "link_up"];
+        let mode = match data.get("mode") {
+            None | Some("") => {
+                errors
+                    .entry("mode".into())
+                    .or_default()
+                    .push("This field is required.".into());
+                None
+            }
+            Some(m) => {
+                let lower = m.to_ascii_lowercase();
+                if modes.contains(&lower.as_str()) {
+                    Some(lower)
+                } else {
+                    errors.entry("mode".into()).or_default().push(format!(
+                        "'{m}' is not a valid mode.  It should be one of: 'auto', 'dhcp', 'static', 'link_up'."
+                    ));
+                    None
+                }
+            }
+        };
+        let iface_vlan = self.interfaces.get(&iid).and_then(|i| i.vlan_id);
+        let subnet = match data.get("subnet").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(spec) => {
+                let candidates = self.subnets_matching(spec).unwrap_or_default();
+                let allowed: Vec<u64> = candidates
+                    .into_iter()
+                    .filter(|sid| {
+                        force
+                            || iface_vlan.is_none()
+                            || self
+                                .subnets
+                                .get(sid)
+                                .map(|s| Some(s.vlan_id) == iface_vlan)
+                                .unwrap_or(false)
+                    })
+                    .collect();
+                if allowed.len() == 1 {
+                    Some(allowed[0])
+                } else {
+                    errors.entry("subnet".into()).or_default().push(
+                        "Select a valid choice. That choice is not one of the available choices."
+                            .into(),
+                    );
+                    None
+                }
+            }
+        };
+        let ip = match data.get("ip_address").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(v) => match v.parse::<IpAddr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    errors
+                        .entry("ip_address".into())
+                        .or_default()
+                        .push("Enter a valid IPv4 or IPv6 address.".into());
+                    None
+                }
+            },
+        };
+        let default_gateway = data.bool_or("default_gateway", false).unwrap_or(false);
+        if let Some(mode) = mode.as_deref() {
+            match mode {
+                "auto" | "static" if subnet.is_none() && !errors.contains_key("subnet") => {
+                    errors
+                        .entry("subnet".into())
+                        .or_default()
+                        .push("This field is required.".into());
+                }
+                _ => {}
+            }
+            if mode == "static"
+                && let (Some(sid), Some(ip)) = (subnet, ip)
+            {
+                let s = self.subnets.get(&sid);
+                if let Some(s) = s {
+                    if !s.cidr.contains(&ip) {
+                        errors.entry("ip_address".into()).or_default().push(format!(
+                            "IP address is not in the given subnet '{}'.",
+                            self.subnet_str(sid)
+                        ));
+                    }
+                    if let Some(r) = dynamic_range_for(s, ip) {
+                        errors.entry("ip_address".into()).or_default().push(format!(
+                            "IP address is inside a dynamic range {} to {}.",
+                            r.start, r.end
+                        ));
+                    }
+                }
+            }
+            if mode == "dhcp" {
+                let has_dhcp = self
+                    .interfaces
+                    .get(&iid)
+                    .map(|i| {
+                        i.links
+                            .iter()
+                            .any(|l| self.ips.get(l).map(|r| r.alloc_type) == Some(AllocType::Dhcp))
+                    })
+                    .unwrap_or(false);
+                if has_dhcp {
+                    errors
+                        .entry("mode".into())
+                        .or_default()
+                        .push("Interface is already set to DHCP.".into());
+                }
+            }
+            if mode == "link_up" && !force {
+                let active = self
+                    .interfaces
+                    .get(&iid)
+                    .map(|i| {
+                        i.links
+                            .iter()
+                            .any(|l| self.ips.get(l).map(|r| r.ip.is_some()).unwrap_or(false))
+                    })
+                    .unwrap_or(false);
+                if active {
+                    errors.entry("mode".into()).or_default().push(
+                        "Cannot configure interface to link up (with no IP address) while other links are already configured. Specify force=True to override this behavior and delete all links.".into(),
+                    );
+                }
+            }
+            if default_gateway {
+                if !matches!(mode, "auto" | "static") {
+                    errors
+                        .entry("default_gateway".into())
+                        .or_default()
+                        .push(format!("Cannot use in mode '{mode}'."));
+                } else if let Some(sid) = subnet
+                    && self.subnets.get(&sid).and_then(|s| s.gateway_ip).is_none()
+                {
+                    errors.entry("default_gateway".into()).or_default().push(format!(
+                            "Cannot set as default gateway because subnet {} doesn't provide a gateway IP address.",
+                            self.subnet_str(sid)
+                        ));
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::form(errors));
+        }
+        let mode = mode.unwrap_or_default();
+        if mode == "link_up" || force {
+            let links: Vec<u64> = self
+                .interfaces
+                .get(&iid)
+                .map(|i| i.links.clone())
+                .unwrap_or_default();
+            for l in links {
+                self.delete_ip(l);
+            }
+        }
+        if force && let Some(sid) = subnet {
+            let vlan = self.subnets.get(&sid).map(|s| s.vlan_id);
+            if let Some(i) = self.interfaces.get_mut(&iid) {
+                i.vlan_id = vlan;
+            }
+        }
+        let row = match mode.as_str() {
+            "static" => {
+                let Some(sid) = subnet else {
+                    return Err(ApiError::field("subnet", "This field is required."));
+                };
+                let ip = match ip {
+                    Some(ip) => {
+                        if self.ip_index.contains_key(&ip) {
+                            return Err(ApiError::not_found(format!(
+                                "The IP address {ip} is already in use."
+                            )));
+                        }
+                        ip
+                    }
+                    None => self.pick_free_ip(sid).ok_or_else(|| {
+                        let cidr = self
+                            .subnets
+                            .get(&sid)
+                            .map(|s| s.cidr.to_string())
+                            .unwrap_or_default();
+                        ApiError::unavailable(format!("No more IPs available in subnet: {cidr}."))
+                    })?,
+                };
+                self.create_ip(AllocType::Sticky, Some(ip), Some(sid), None, Some(iid))
+            }
+            "auto" => self.create_ip(AllocType::Auto, None, subnet, None, Some(iid)),
+            "dhcp" => self.create_ip(AllocType::Dhcp, None, subnet, None, Some(iid)),
+            _ => self.create_ip(AllocType::Sticky, None, subnet, None, Some(iid)),
+        };
+        // A machine that is already deploying keeps its AUTO semantics: the
+        // address is claimed at the next deploy.
+        if let Some(i) = self.interfaces.get_mut(&iid) {
+            i.links.push(row);
+        }
+        let _ = mid;
+        Ok(iid)
+    }
+
+    /// `op=unlink_subnet id=<link id>`.
+    pub(crate) fn unlink_subnet(
+        &mut self,
+        user: &User,
+        system_id: &str,
+        iface: &str,
+        data: &Params,
+    ) -> Result<u64, ApiError> {
+        let (mid, iid) = self.interface_for(user, system_id, iface, Perm::Edit)?;
+        check_link_state(self, mid, "unlink subnet")?;
+        let links: Vec<u64> = self
+            .interfaces
+            .get(&iid)
+            .map(|i| i.links.clone())
+            .unwrap_or_default();
+        let choices: Vec<String> = links.iter().map(|l| format!("'{l}'")).collect();
+        let id = match data.get("id").filter(|s| !s.is_empty()) {
+            None => return Err(ApiError::field("id", "This field is required.")),
+            Some(v) => v,
+        };
+        let Some(link) = links.iter().copied().find(|l| l.to_string() == id) else {
+            return Err(ApiError::field(
+                "id",
+                format!(
+                    "'{id}' is not a valid id.  It should be one of: {}.",
+                    choices.join(", ")
+                ),
+            ));
+        };
+        self.delete_ip(link);
+        Ok(iid)
+    }
+
+    /// `POST ipaddresses/?op=reserve`.
+    pub(crate) fn reserve_ip(&mut self, user: &User, post: &Params) -> Result<u64, ApiError> {
+        let subnet_spec = post.get("subnet").map(str::to_string);
+        let ip_in = post
+            .get("ip")
+            .or_else(|| post.get("ip_address"))
+            .map(str::to_string);
+        let hostname = post.get("hostname").map(str::to_string);
+        let mac = post.get("mac").map(str::to_string);
+        let ip = match ip_in.as_deref() {
+            None => None,
+            Some(v) => match v.parse::<IpAddr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    return Err(ApiError::field(
+                        "ip_address",
+                        "Enter a valid IPv4 or IPv6 address.",
+                    ));
+                }
+            },
+        };
+        let subnet_id = if let Some(ip) = ip {
+            self.subnet_for_ip(ip).ok_or_else(|| {
+                ApiError::bad_request(format!("No known subnet for IP address: {ip}."))
+            })?
+        } else if let Some(spec) = subnet_spec.as_deref() {
+            match self.subnets_matching(spec) {
+                Ok(ids) if ids.len() == 1 => ids[0],
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "Unable to identify subnet: {spec}."
+                    )));
+                }
+            }
+        } else {
+            return Err(ApiError::bad_request(
+                "Must supply either the 'subnet' or the 'ip' parameter.",
+            ));
+        };
+        if let Some(ip) = ip
+            && let Some(s) = self.subnets.get(&subnet_id)
+            && dynamic_range_for(s, ip).is_some()
+        {
+            return Err(ApiError::forbidden(format!(
+                "IP address {ip} belongs to an existing dynamic range. To reserve this IP address, a MAC address is required. (Create a device instead.)"
+            )));
+        }
+        let (name, domain_id) = match hostname.as_deref().filter(|h| !h.is_empty()) {
+            Some(h) if h.find('.').map(|i| i > 0).unwrap_or(false) => {
+                let (n, d) = h.split_once('.').unwrap_or((h, ""));
+                let domain = self
+                    .domain_by_name(d)
+                    .ok_or_else(|| ApiError::no_match("Domain"))?;
+                (Some(n.to_string()), domain.id)
+            }
+            Some(h) => (Some(h.to_string()), crate::state::DEFAULT_DOMAIN_ID),
+            None => (None, crate::state::DEFAULT_DOMAIN_ID),
+        };
+        let ip = match ip {
+            Some(ip) => {
+                if self.ip_index.contains_key(&ip) {
+                    return Err(ApiError::not_found(format!(
+                        "The IP address {ip} is already in use."
+                    )));
+                }
+                ip
+            }
+            None => self.pick_free_ip(subnet_id).ok_or_else(|| {
+                let cidr = self
+                    .subnets
+                    .get(&subnet_id)
+                    .map(|s| s.cidr.to_string())
+                    .unwrap_or_default();
+                ApiError::unavailable(format!("No more IPs available in subnet: {cidr}."))
+            })?,
+        };
+        let _ = mac;
+        let row = self.create_ip(
+            AllocType::UserReserved,
+            Some(ip),
+            Some(subnet_id),
+            Some(user.id),
+            None,
+        );
+        if let Some(name) = name {
+            let existing = self
+                .dnsresources
+                .values()
+                .find(|d| d.name == name && d.domain_id == domain_id)
+                .map(|d| d.id);
+            let did = match existing {
+                Some(id) => id,
+                None => {
+                    let id = self.next_dns_id();
+                    self.dnsresources.insert(
+                        id,
+                        DnsResource {
+                            id,
+                            name,
+                            domain_id,
+                            address_ttl: None,
+                            ip_ids: Vec::new(),
+                        },
+                    );
+                    id
+                }
+            };
+            if let Some(d) = self.dnsresources.get_mut(&did) {
+                d.ip_ids.push(row);
+            }
+        }
+        Ok(row)
+    }
+
+    /// `POST ipaddresses/?op=release`.
+    pub(crate) fn release_ip(&mut self, user: &User, post: &Params) -> Result<(), ApiError> {
+        let ip_s = post.required("ip")?.to_string();
+        let force = post.bool_or("force", false)?;
+        if force && !user.is_superuser {
+            return Err(ApiError(crate::api::Reply::text(
+                http::StatusCode::FORBIDDEN,
+                crate::api::reply::PLAIN,
+                "Force-releasing an IP address requires admin privileges.",
+            )));
+        }
+        let Ok(ip) = ip_s.parse::<IpAddr>() else {
+            return Err(ApiError::field("ip", "Enter a valid IPv4 or IPv6 address."));
+        };
+        let row = self.ip_index.get(&ip).copied().filter(|id| {
+            self.ips
+                .get(id)
+                .map(|r| {
+                    force || (r.alloc_type == AllocType::UserReserved && r.user_id == Some(user.id))
+                })
+                .unwrap_or(false)
+        });
+        let Some(row) = row else {
+            return Err(ApiError::bad_request(if force {
+                format!("IP address {ip} does not exist.")
+            } else {
+                format!(
+                    "IP address {ip} does not exist, is not the correct type of address, or does not belong to the requesting user.\nIf you are sure you want to release this address, use force=true as a MAAS administrator."
+                )
+            }));
+        };
+        self.delete_ip(row);
+        Ok(())
+    }
+
+    /// Parse DNS resource form data; returns (name, domain id, ttl, ips).
+    fn dns_form(
+        &mut self,
+        user: &User,
+        data: &Params,
+        existing: Option<&DnsResource>,
+    ) -> Result<DnsForm, ApiError> {
+        let mut name = data.get("name").map(str::to_string);
+        let mut domain = data.get("domain").map(str::to_string);
+        if name.is_none()
+            && domain.is_none()
+            && let Some(fqdn) = data.get("fqdn")
+        {
+            let (n, d) = fqdn.split_once('.').unwrap_or((fqdn, ""));
+            name = Some(n.to_string());
+            domain = Some(d.to_string());
+        }
+        let domain_id = match domain.as_deref() {
+            Some(d) if !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()) => {
+                let id: u64 = d.parse().unwrap_or(u64::MAX);
+                self.domains
+                    .get(&id)
+                    .map(|x| x.id)
+                    .ok_or_else(|| ApiError::no_match("Domain"))?
+            }
+            Some(d) => self
+                .domain_by_name(d)
+                .map(|x| x.id)
+                .ok_or_else(|| ApiError::no_match("Domain"))?,
+            None => existing
+                .map(|e| e.domain_id)
+                .unwrap_or(crate::state::DEFAULT_DOMAIN_ID),
+        };
+        let name = match name.or_else(|| existing.map(|e| e.name.clone())) {
+            Some(n) if !n.is_empty() => n,
+            _ => return Err(ApiError::field("name", "This field is required.")),
+        };
+        let ttl = match data.get("address_ttl") {
+            None => existing.and_then(|e| e.address_ttl),
+            Some("") => None,
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if n >= 0 => Some(n),
+                Ok(_) => {
+                    return Err(ApiError::field(
+                        "address_ttl",
+                        "Ensure this value is greater than or equal to 0.",
+                    ));
+                }
+                Err(_) => return Err(ApiError::field("address_ttl", "Enter a whole number.")),
+            },
+        };
+        let ips = match data.get("ip_addresses") {
+            None => None,
+            Some(text) => {
+                let mut ids = Vec::new();
+                for item in text.split_whitespace() {
+                    if item.bytes().all(|c| c.is_ascii_digit()) {
+                        let id: u64 = item.parse().unwrap_or(u64::MAX);
+                        if !self.ips.contains_key(&id) {
+                            return Err(ApiError::field(
+                                "ip_addresses",
+                                format!(
+                                    "Select a valid choice. {item} is not one of the available choices."
+                                ),
+                            ));
+                        }
+                        ids.push(id);
+                    } else if let Ok(ip) = item.parse::<IpAddr>() {
+                        let id = match self.ip_index.get(&ip) {
+                            Some(id) => *id,
+                            None => {
+                                let subnet = self.subnet_for_ip(ip);
+                                self.create_ip(
+                                    AllocType::UserReserved,
+                                    Some(ip),
+                                    subnet,
+                                    Some(user.id),
+                                    None,
+                                )
+                            }
+                        };
+                        ids.push(id);
+                    } else {
+                        return Err(ApiError::field(
+                            "ip_addresses",
+                            format!("“{item}” is not a valid value."),
+                        ));
+                    }
+                }
+                Some(ids)
+            }
+        };
+        Ok((name, domain_id, ttl, ips))
+    }
+
+    /// `POST dnsresources/`.
+    pub(crate) fn create_dnsresource(
+        &mut self,
+        user: &User,
+        data: &Params,
+    ) -> Result<u64, ApiError> {
+        // Validate the domain and the name before creating addresses.
+        let probe = self.probe_dns(data)?;
+        if self
+            .dnsresources
+            .values()
+            .any(|d| d.name == probe.0 && d.domain_id == probe.1)
+        {
+            return Err(ApiError::field(
+                "__all__",
+                "Labels must be unique within their zone.",
+            ));
+        }
+        let (name, domain_id, ttl, ips) = self.dns_form(user, data, None)?;
+        let id = self.next_dns_id();
+        self.dnsresources.insert(
+            id,
+            DnsResource {
+                id,
+                name,
+                domain_id,
+                address_ttl: ttl,
+                ip_ids: ips.unwrap_or_default(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// The (name, domain) a DNS form would use, without side effects.
+    fn probe_dns(&self, data: &Params) -> Result<(String, u64), ApiError> {
+        let mut name = data.get("name").map(str::to_string);
+        let mut domain = data.get("domain").map(str::to_string);
+        if name.is_none()
+            && domain.is_none()
+            && let Some(fqdn) = data.get("fqdn")
+        {
+            let (n, d) = fqdn.split_once('.').unwrap_or((fqdn, ""));
+            name = Some(n.to_string());
+            domain = Some(d.to_string());
+        }
+        let domain_id = match domain.as_deref() {
+            Some(d) if !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()) => {
+                let id: u64 = d.parse().unwrap_or(u64::MAX);
+                self.domains
+                    .get(&id)
+                    .map(|x| x.id)
+                    .ok_or_else(|| ApiError::no_match("Domain"))?
+            }
+            Some(d) => self
+                .domain_by_name(d)
+                .map(|x| x.id)
+                .ok_or_else(|| ApiError::no_match("Domain"))?,
+            None => crate::state::DEFAULT_DOMAIN_ID,
+        };
+        Ok((name.unwrap_or_default(), domain_id))
+    }
+
+    /// `PUT dnsresources/{id}/`.
+    pub(crate) fn update_dnsresource(
+        &mut self,
+        user: &User,
+        id: &str,
+        data: &Params,
+    ) -> Result<u64, ApiError> {
+        if !user.is_superuser {
+            return Err(ApiError::forbidden(""));
+        }
+        let did: u64 = id.parse().map_err(|_| ApiError::no_match("DNSResource"))?;
+        let existing = self
+            .dnsresources
+            .get(&did)
+            .cloned()
+            .ok_or_else(|| ApiError::no_match("DNSResource"))?;
+        let (name, domain_id, ttl, ips) = self.dns_form(user, data, Some(&existing))?;
+        if (name != existing.name || domain_id != existing.domain_id)
+            && self
+                .dnsresources
+                .values()
+                .any(|d| d.id != did && d.name == name && d.domain_id == domain_id)
+        {
+            return Err(ApiError::field(
+                "__all__",
+                "Labels must be unique within their zone.",
+            ));
+        }
+        if let Some(d) = self.dnsresources.get_mut(&did) {
+            d.name = name;
+            d.domain_id = domain_id;
+            d.address_ttl = ttl;
+            if let Some(ips) = ips {
+                d.ip_ids = ips;
+            }
+        }
+        Ok(did)
+    }
+
+    /// `DELETE dnsresources/{id}/`.
+    pub(crate) fn delete_dnsresource(&mut self, user: &User, id: &str) -> Result<(), ApiError> {
+        let did: u64 = id.parse().map_err(|_| ApiError::no_match("DNSResource"))?;
+        if !self.dnsresources.contains_key(&did) {
+            return Err(ApiError::no_match("DNSResource"));
+        }
+        if !user.is_superuser {
+            return Err(ApiError::forbidden(""));
+        }
+        self.dnsresources.remove(&did);
+        Ok(())
+    }
+}
+
+/// The machine states in which interface links may change.
+fn check_link_state(st: &State, mid: u64, operation: &str) -> Result<(), ApiError> {
+    let status = st
+        .machines
+        .get(&mid)
+        .map(|m| m.status)
+        .unwrap_or(NodeStatus::New);
+    if matches!(
+        status,
+        NodeStatus::New
+            | NodeStatus::Ready
+            | NodeStatus::FailedTesting
+            | NodeStatus::Allocated
+            | NodeStatus::Broken
+    ) {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(format!(
+            "Cannot {operation} interface because the machine is not New, Ready, Allocated, or Broken."
+        )))
+    }
+}

@@ -1,0 +1,501 @@
+//! The simulator handle: configuration (builder), the shared state behind
+//! the server, and the running instance.
+
+use crate::auth::{ApiKey, InvalidApiKey, NonceStore};
+use crate::clock::Clock;
+use crate::control::{Control, RequestLog};
+use crate::faults::{Faults, OpFault};
+use crate::inventory::{Inventory, InventoryError};
+use crate::names::{self, SimRng};
+use crate::state::{State, Timings};
+use crate::version::MaasVersion;
+use crate::vmhost::{SimulatedDiscovery, VmHostDiscovery};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
+use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Why a simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The listen address did not parse.
+    #[error("invalid listen address '{0}'")]
+    Address(String),
+    /// Binding failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The inventory is unusable.
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    /// An API key is malformed.
+    #[error(transparent)]
+    ApiKey(#[from] InvalidApiKey),
+}
+
+/// Everything needed to (re)build the state.
+#[derive(Clone)]
+pub(crate) struct SimConfig {
+    pub(crate) machines: usize,
+    pub(crate) seed: u64,
+    pub(crate) version: MaasVersion,
+    pub(crate) timings: Timings,
+    pub(crate) inventory: Option<Inventory>,
+    pub(crate) faults: Vec<OpFault>,
+}
+
+/// State shared by the server, the ticker and the control handle.
+pub(crate) struct Shared {
+    pub(crate) state: RwLock<State>,
+    pub(crate) clock: Clock,
+    next_due: AtomicU64,
+    pub(crate) nonces: Mutex<NonceStore>,
+    pub(crate) faults: Mutex<Faults>,
+    pub(crate) log: Mutex<RequestLog>,
+    pub(crate) discovery: Arc<dyn VmHostDiscovery>,
+    pub(crate) sim_discovery: Arc<SimulatedDiscovery>,
+    pub(crate) version: MaasVersion,
+    pub(crate) admin_key: ApiKey,
+    pub(crate) user_key: ApiKey,
+    pub(crate) config: Mutex<SimConfig>,
+}
+
+/// A write guard that settles due transitions first and republishes the
+/// next due time when dropped.
+pub(crate) struct StateWrite<'a> {
+    guard: RwLockWriteGuard<'a, State>,
+    next_due: &'a AtomicU64,
+}
+
+impl Deref for StateWrite<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl DerefMut for StateWrite<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
+impl Drop for StateWrite<'_> {
+    fn drop(&mut self) {
+        self.next_due
+            .store(self.guard.next_due().unwrap_or(u64::MAX), Ordering::Release);
+    }
+}
+
+impl Shared {
+    /// Write access at the current simulated time.
+    pub(crate) fn write(&self) -> StateWrite<'_> {
+        let now = self.clock.now_ms();
+        let mut guard = self.state.write();
+        guard.settle(now);
+        StateWrite {
+            guard,
+            next_due: &self.next_due,
+        }
+    }
+
+    /// Apply due transitions if any (cheap when nothing is due).
+    pub(crate) fn settle(&self) {
+        let now = self.clock.now_ms();
+        if now >= self.next_due.load(Ordering::Acquire) {
+            drop(self.write());
+        }
+    }
+
+    pub(crate) fn publish_next_due(&self) {
+        let due = self.state.read().next_due().unwrap_or(u64::MAX);
+        self.next_due.store(due, Ordering::Release);
+    }
+
+    /// Build a fresh state from the configuration.
+    pub(crate) fn build_state(
+        config: &SimConfig,
+        clock: &Clock,
+        admin: &ApiKey,
+        user: &ApiKey,
+        discovery: &SimulatedDiscovery,
+    ) -> Result<State, SimError> {
+        let epoch = clock.unix_ms_at(0);
+        let mut st = State::new(
+            config.version,
+            config.timings,
+            config.seed,
+            epoch,
+            admin,
+            user,
+        );
+        st.now_ms = clock.now_ms();
+        match &config.inventory {
+            Some(inv) => st.apply_inventory(inv, discovery)?,
+            None => st.ensure_default_network(),
+        }
+        if config.machines > 0 {
+            st.generate_machines(config.machines)?;
+        }
+        Ok(st)
+    }
+
+    /// Rebuild everything from the configuration (keys and clock stay).
+    pub(crate) fn reset(&self) -> Result<(), SimError> {
+        let config = self.config.lock().clone();
+        let fresh = Shared::build_state(
+            &config,
+            &self.clock,
+            &self.admin_key,
+            &self.user_key,
+            &self.sim_discovery,
+        )?;
+        *self.state.write() = fresh;
+        self.nonces.lock().clear();
+        {
+            let mut f = self.faults.lock();
+            f.clear();
+            f.rules.extend(config.faults.iter().cloned());
+        }
+        self.log.lock().clear();
+        self.publish_next_due();
+        Ok(())
+    }
+}
+
+/// Entry point: `Simulator::builder()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Simulator;
+
+impl Simulator {
+    /// A builder with defaults: no generated machines, seed 0, MAAS 3.6,
+    /// default timings, generated API keys.
+    pub fn builder() -> SimulatorBuilder {
+        SimulatorBuilder::default()
+    }
+}
+
+/// Configures and starts a simulator.
+pub struct SimulatorBuilder {
+    machines: usize,
+    seed: u64,
+    version: MaasVersion,
+    timings: Timings,
+    api_key: Option<String>,
+    user_api_key: Option<String>,
+    inventory: Option<Inventory>,
+    discovery: Option<Arc<dyn VmHostDiscovery>>,
+    faults: Vec<OpFault>,
+    ticker: Duration,
+}
+
+impl Default for SimulatorBuilder {
+    fn default() -> Self {
+        SimulatorBuilder {
+            machines: 0,
+            seed: 0,
+            version: MaasVersion::default(),
+            timings: Timings::default(),
+            api_key: None,
+            user_api_key: None,
+            inventory: None,
+            discovery: None,
+            faults: Vec::new(),
+            ticker: Duration::from_millis(100),
+        }
+    }
+}
+
+impl std::fmt::Debug for SimulatorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatorBuilder")
+            .field("machines", &self.machines)
+            .field("seed", &self.seed)
+            .field("version", &self.version)
+            .field("timings", &self.timings)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimulatorBuilder {
+    /// Generate `n` varied machines (deterministic from the seed).
+    pub fn machines(mut self, n: usize) -> Self {
+        self.machines = n;
+        self
+    }
+
+    /// Seed for ids, hostnames and generated inventory.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The MAAS version profile.
+    pub fn maas_version(mut self, version: MaasVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// All timings at once.
+    pub fn timings(mut self, timings: Timings) -> Self {
+        self.timings = timings;
+        self
+    }
+
+    /// Deploying → Deployed.
+    pub fn deploy_duration(mut self, d: Duration) -> Self {
+        self.timings.deploy = d;
+        self
+    }
+
+    /// Releasing → Ready.
+    pub fn release_duration(mut self, d: Duration) -> Self {
+        self.timings.release = d;
+        self
+    }
+
+    /// Commissioning → Ready.
+    pub fn commission_duration(mut self, d: Duration) -> Self {
+        self.timings.commission = d;
+        self
+    }
+
+    /// Disk erasing before release.
+    pub fn erase_duration(mut self, d: Duration) -> Self {
+        self.timings.erase = d;
+        self
+    }
+
+    /// Delay before power changes are observed.
+    pub fn power_delay(mut self, d: Duration) -> Self {
+        self.timings.power = d;
+        self
+    }
+
+    /// Deployments still running after `d` become Failed deployment.
+    pub fn deploy_timeout(mut self, d: Duration) -> Self {
+        self.timings.deploy_timeout = Some(d);
+        self
+    }
+
+    /// The admin's API key (`consumer:token:secret`); generated otherwise.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// The non-admin user's API key; generated otherwise.
+    pub fn user_api_key(mut self, key: impl Into<String>) -> Self {
+        self.user_api_key = Some(key.into());
+        self
+    }
+
+    /// Starting inventory.
+    pub fn inventory(mut self, inventory: Inventory) -> Self {
+        self.inventory = Some(inventory);
+        self
+    }
+
+    /// Replace the VM host discovery (default: [`SimulatedDiscovery`]).
+    pub fn discovery(mut self, discovery: Arc<dyn VmHostDiscovery>) -> Self {
+        self.discovery = Some(discovery);
+        self
+    }
+
+    /// A standing fault from the start.
+    pub fn fault(mut self, fault: OpFault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
+    /// Period of the background ticker that applies due transitions.
+    pub fn ticker(mut self, period: Duration) -> Self {
+        self.ticker = period;
+        self
+    }
+
+    /// Bind `addr` (`127.0.0.1:0` picks a free port) and serve.
+    pub async fn start(self, addr: &str) -> Result<RunningSimulator, SimError> {
+        let sock: SocketAddr = addr
+            .parse()
+            .map_err(|_| SimError::Address(addr.to_string()))?;
+        let listener = TcpListener::bind(sock)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        self.start_on(listener)
+    }
+
+    /// Serve on an already bound listener.
+    pub fn start_on(self, listener: TcpListener) -> Result<RunningSimulator, SimError> {
+        let local = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: "listener".into(),
+            source,
+        })?;
+        let mut keygen = SimRng::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(7)
+                ^ u64::from(local.port()).rotate_left(32)
+                ^ rand::random::<u64>(),
+        );
+        let admin_key = match &self.api_key {
+            Some(k) => ApiKey::parse(k)?,
+            None => ApiKey::parse(&names::api_key(&mut keygen))?,
+        };
+        let user_key = match &self.user_api_key {
+            Some(k) => ApiKey::parse(k)?,
+            None => ApiKey::parse(&names::api_key(&mut keygen))?,
+        };
+        let config = SimConfig {
+            machines: self.machines,
+            seed: self.seed,
+            version: self.version,
+            timings: self.timings,
+            inventory: self.inventory,
+            faults: self.faults.clone(),
+        };
+        let sim_discovery = Arc::new(SimulatedDiscovery::permissive());
+        let clock = Clock::new();
+        let state = Shared::build_state(&config, &clock, &admin_key, &user_key, &sim_discovery)?;
+        let mut faults = Faults::new(self.seed);
+        faults.rules.extend(self.faults);
+        let discovery: Arc<dyn VmHostDiscovery> = match self.discovery {
+            Some(d) => d,
+            None => sim_discovery.clone(),
+        };
+        let shared = Arc::new(Shared {
+            state: RwLock::new(state),
+            clock,
+            next_due: AtomicU64::new(0),
+            nonces: Mutex::new(NonceStore::default()),
+            faults: Mutex::new(faults),
+            log: Mutex::new(RequestLog::default()),
+            discovery,
+            sim_discovery,
+            version: self.version,
+            admin_key,
+            user_key,
+            config: Mutex::new(config),
+        });
+        shared.publish_next_due();
+        let (tx, rx) = watch::channel(false);
+        let server = tokio::spawn(crate::server::serve(listener, shared.clone(), rx.clone()));
+        let ticker = {
+            let shared = shared.clone();
+            let mut rx = rx;
+            let period = self.ticker.max(Duration::from_millis(5));
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(period);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = interval.tick() => shared.settle(),
+                        changed = rx.changed() => {
+                            if changed.is_err() || *rx.borrow() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        tracing::info!(addr = %local, version = %self.version, "maas-sim listening");
+        Ok(RunningSimulator {
+            shared,
+            addr: local,
+            shutdown: tx,
+            tasks: vec![server, ticker],
+            admin_key_text: String::new(),
+            user_key_text: String::new(),
+        }
+        .with_key_texts())
+    }
+}
+
+/// A simulator serving on a TCP port. Dropping it stops the server.
+pub struct RunningSimulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    admin_key_text: String,
+    user_key_text: String,
+}
+
+impl std::fmt::Debug for RunningSimulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningSimulator")
+            .field("addr", &self.addr)
+            .field("version", &self.shared.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningSimulator {
+    fn with_key_texts(mut self) -> Self {
+        self.admin_key_text = self.shared.admin_key.expose();
+        self.user_key_text = self.shared.user_key.expose();
+        self
+    }
+
+    /// `http://127.0.0.1:PORT/MAAS` (the URL MAAS clients take).
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/MAAS", self.addr)
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The admin's API key `consumer:token:secret`.
+    pub fn admin_api_key(&self) -> &str {
+        &self.admin_key_text
+    }
+
+    /// The non-admin user's API key.
+    pub fn user_api_key(&self) -> &str {
+        &self.user_key_text
+    }
+
+    /// The version profile.
+    pub fn maas_version(&self) -> MaasVersion {
+        self.shared.version
+    }
+
+    /// In-process control (faults, timings, clock, log, snapshot, …).
+    pub fn control(&self) -> Control {
+        Control::new(self.shared.clone())
+    }
+
+    /// Stop serving and wait for the server to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
