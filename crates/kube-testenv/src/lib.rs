@@ -247,6 +247,9 @@ impl TestEnv {
             &dir.join("kube-apiserver.log"),
         )?);
         processes.janitor.watch(apiserver.pid())?;
+        if let Some(etcd) = processes.etcd.as_mut() {
+            etcd.stop_after(apiserver.pid())?;
+        }
 
         let apiserver_url = format!("https://127.0.0.1:{apiserver_port}");
         let kubeconfig_path = dir.join("kubeconfig");

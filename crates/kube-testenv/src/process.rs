@@ -24,14 +24,21 @@ use crate::error::{Error, Result};
 ///
 /// Prints the server's pid, then waits for it. A watcher subshell reads the
 /// supervisor's stdin (saved as fd 3, since an asynchronous list would
-/// otherwise get /dev/null) and stops the server when it hits EOF.
+/// otherwise get /dev/null) and stops the server when it hits EOF. Pids
+/// written to stdin before that are waited for (up to 5 s each) before the
+/// server is stopped: etcd outlives the apiserver that uses it.
 const SUPERVISOR: &str = r#"
 exec 3<&0
 "$@" </dev/null >&2 3<&- &
 child=$!
 echo "$child"
 (
-  read -r _ <&3
+  after=""
+  while read -r p <&3; do after="$after $p"; done
+  for p in $after; do
+    i=0
+    while kill -0 "$p" 2>/dev/null && [ "$i" -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
+  done
   kill -TERM "$child" 2>/dev/null || exit 0
   i=0
   while kill -0 "$child" 2>/dev/null; do
@@ -140,6 +147,17 @@ impl Server {
     /// The last lines the server printed.
     pub fn log_tail(&self) -> String {
         log_tail(&self.log)
+    }
+
+    /// When the server is to be stopped, first wait (up to 5 s) for `pid`
+    /// to exit. Used so that etcd outlives its apiserver even when both
+    /// supervisors see their pipes close at once (test process exit).
+    pub fn stop_after(&mut self, pid: u32) -> Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| Error::io("supervisor", std::io::ErrorKind::BrokenPipe.into()))?;
+        writeln!(stdin, "{pid}").map_err(|e| Error::io("writing to a supervisor", e))
     }
 
     /// Asks the supervisor to stop the server, without waiting.
@@ -350,6 +368,37 @@ mod tests {
             assert!(Instant::now() < deadline, "server survived its pipe");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    #[test]
+    fn stop_after_orders_the_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        // `first` ignores SIGTERM and lingers for a second, like an
+        // apiserver draining requests.
+        let mut first = Server::spawn(
+            "slow",
+            Path::new("sh"),
+            &["-c".to_owned(), "trap '' TERM; sleep 1".to_owned()],
+            &dir.path().join("slow.log"),
+        )
+        .unwrap();
+        let mut second = sleeper(dir.path());
+        second.stop_after(first.pid()).unwrap();
+        // Both pipes close at once, as on process exit.
+        let closed = Instant::now();
+        second.request_stop();
+        first.request_stop();
+        while process_alive(first.pid()) {
+            assert!(
+                process_alive(second.pid()),
+                "second stopped before first was gone"
+            );
+            assert!(closed.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(closed.elapsed() >= Duration::from_millis(500));
+        second.stop();
+        assert!(!process_alive(second.pid()));
     }
 
     #[test]

@@ -88,7 +88,8 @@ fn parent(how: End) {
     let status = child.wait().unwrap();
     eprintln!("exit_cleanup: child ended ({how:?}): {status}");
 
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let ended = Instant::now();
+    let deadline = ended + Duration::from_secs(30);
     while process_alive(etcd) || process_alive(apiserver) || dir.exists() {
         assert!(
             Instant::now() < deadline,
@@ -100,7 +101,8 @@ fn parent(how: End) {
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!(
-        "exit_cleanup: {how:?}: servers gone and {} removed",
-        dir.display()
+        "exit_cleanup: {how:?}: servers gone and {} removed {:?} after the child ended",
+        dir.display(),
+        ended.elapsed()
     );
 }
