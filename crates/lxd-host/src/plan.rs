@@ -73,15 +73,6 @@ pub enum PlanError {
         "LXD does not trust this client (auth: {0:?}); run as root or as a member of the lxd group"
     )]
     NotTrusted(String),
-    /// A step failed while talking to LXD.
-    #[error("{item}: {source}")]
-    Step {
-        /// Which item.
-        item: String,
-        /// LXD's error.
-        #[source]
-        source: LxdError,
-    },
     /// Talking to LXD failed.
     #[error(transparent)]
     Lxd(#[from] LxdError),
@@ -91,7 +82,7 @@ impl PlanError {
     /// Whether retrying can help.
     pub fn class(&self) -> ErrorClass {
         match self {
-            PlanError::Step { source, .. } | PlanError::Lxd(source) => source.class(),
+            PlanError::Lxd(source) => source.class(),
             _ => ErrorClass::Permanent,
         }
     }
@@ -1205,15 +1196,12 @@ mod tests {
     fn plan_error_classes() {
         let e = PlanError::InvalidSpec(SpecError("x".into()));
         assert!(e.is_invalid_input());
-        let e = PlanError::Step {
-            item: "profile".into(),
-            source: LxdError::Api {
-                method: "PUT".into(),
-                path: "/1.0/profiles/maas".into(),
-                status: 412,
-                message: "ETag doesn't match".into(),
-            },
-        };
+        let e = PlanError::Lxd(LxdError::Api {
+            method: "PUT".into(),
+            path: "/1.0/profiles/maas".into(),
+            status: 412,
+            message: "ETag doesn't match".into(),
+        });
         assert_eq!(e.class(), ErrorClass::Transient);
         assert!(!e.is_invalid_input());
     }

@@ -429,20 +429,8 @@ impl Report {
             s.storage_drivers.join(", ")
         );
         let _ = writeln!(out, "\nPlan:");
-        let width = self
-            .plan
-            .steps
-            .iter()
-            .map(|st| st.label().len())
-            .max()
-            .unwrap_or(0);
         for step in &self.plan.steps {
-            let _ = writeln!(
-                out,
-                "  {:<9}  {:<width$}",
-                step.action.to_string(),
-                step.label(),
-            );
+            let _ = writeln!(out, "  {:<9}  {}", step.action.to_string(), step.label());
             for c in &step.changes {
                 let _ = writeln!(out, "             {c}");
             }

@@ -136,7 +136,7 @@ impl LxdDaemon {
             .stdout(log)
             .stderr(log2)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", lxd.display()))?;
+            .map_err(|e| format!("cannot start {}: {e}; {INSTALL_HINT}", lxd.display()))?;
         let mut daemon = LxdDaemon {
             dir: Some(dir),
             dir_path,
