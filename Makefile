@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: all build test test-rust test-doc lint fmt fmt-check clippy deny demo clean kube-assets
+.PHONY: all build test test-rust test-doc lint fmt fmt-check clippy deny demo clean kube-assets crds
 
 all: build
 
@@ -27,6 +27,10 @@ kube-assets:
 
 test-doc:
 	$(CARGO) test --workspace --doc
+
+## crds: regenerate config/crd/*.yaml from crates/capi-types (a test fails when they are stale)
+crds:
+	UPDATE_CRDS=1 $(CARGO) test -p capi-types --test crds
 
 ## lint: formatting, clippy on all targets with -D warnings, cargo-deny
 lint: fmt-check clippy deny

@@ -187,7 +187,9 @@ pub struct MachineReport {
 pub struct Decision {
     /// The one thing to do.
     pub action: Action,
-    /// Persist this (status) before executing `action`.
+    /// Persist this (status), with `conditions`, BEFORE executing `action`
+    /// (spec patches included): every action is safe to repeat, and the
+    /// lifecycle re-issues one whose effect did not land.
     pub progress: Progress,
     /// Conditions to set (others untouched); see [`crate::apply_conditions`].
     pub conditions: Vec<ConditionUpdate>,

@@ -957,17 +957,18 @@ impl<'a> Decider<'a> {
             other => format!("MAAS reports power state {other}; not acting on it"),
         };
         self.ready(note);
-        if self.obs.infra.provisioned {
-            return (Action::Observe, Some(cfg.steady_interval));
-        }
-        let provider_id = match self
+        let existing = self
             .obs
             .infra
             .spec
             .provider_id
             .as_deref()
-            .filter(|p| !p.is_empty())
-        {
+            .filter(|p| !p.is_empty());
+        // Both halves of MarkProvisioned must have landed (status and spec.providerID).
+        if self.obs.infra.provisioned && existing.is_some() {
+            return (Action::Observe, Some(cfg.steady_interval));
+        }
+        let provider_id = match existing {
             Some(existing) => existing.to_owned(),
             None => provider_id(&m.zone, id),
         };

@@ -738,6 +738,19 @@ fn provisioned_machine_is_only_observed() {
 }
 
 #[test]
+fn provisioned_without_provider_id_is_marked_again() {
+    let mut obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Deployed, PowerState::On),
+    );
+    obs.infra.provisioned = true; // status written, spec patch lost
+    let Action::MarkProvisioned(p) = run(&obs).action else {
+        panic!()
+    };
+    assert_eq!(p.provider_id, "maas:///az1/abc123");
+}
+
+#[test]
 fn powers_on_only_when_maas_confirms_off() {
     let mut obs = recorded(
         base(),

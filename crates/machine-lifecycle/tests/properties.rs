@@ -343,7 +343,12 @@ impl World {
         if matches!(crash, Crash::BeforePersist) {
             return;
         }
+        // The status write carries the progress and, for MarkProvisioned,
+        // `initialization.provisioned`; spec patches are part of the action.
         self.progress = d.progress.clone();
+        if matches!(d.action, Action::MarkProvisioned(_)) {
+            self.provisioned = true;
+        }
         if matches!(crash, Crash::AfterPersist) {
             return;
         }
@@ -439,7 +444,6 @@ impl World {
                 if self.spec_provider_id.is_none() {
                     self.spec_provider_id = Some(p.provider_id.clone());
                 }
-                self.provisioned = true;
                 Ok(())
             }
             Action::Release(req) => {
@@ -733,6 +737,7 @@ proptest! {
                     prop_assert_eq!(m.status, MaasStatus::Deployed);
                     prop_assert_ne!(m.power, PowerState::Off);
                     prop_assert!(w.provisioned, "deployed but not provisioned");
+                    prop_assert!(w.spec_provider_id.is_some(), "provisioned without providerID");
                 }
             }
             if w.progress.failure.is_some() {
