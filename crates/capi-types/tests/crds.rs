@@ -361,3 +361,27 @@ fn yaml_is_stable_and_round_trips() {
         assert_eq!(back, crd, "{name} does not parse back to the same CRD");
     }
 }
+
+#[test]
+fn docs_list_every_validation_message() {
+    let docs = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/crds.md"),
+    )
+    .unwrap();
+    let mut missing = Vec::new();
+    for (place, rules) in capi_types::validation::catalogue() {
+        for rule in rules {
+            // immutability messages of optional fields are summarised in one row
+            let summarised = rule
+                .message
+                .contains(" is immutable; create a new MaasMachine to change")
+                || rule
+                    .message
+                    .contains(" are immutable; create a new MaasMachine to change");
+            if !summarised && !docs.contains(rule.message) {
+                missing.push(format!("{place}: {}", rule.message));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "docs/crds.md lacks: {missing:#?}");
+}

@@ -513,8 +513,17 @@ impl<'a> Decider<'a> {
 
     fn unrecorded(&mut self, machine: &CapiMachineView, cluster: ClusterView) -> Step {
         let obs = self.obs;
-        let mut ours: Vec<&MaasMachineView> =
+        let held: Vec<&MaasMachineView> =
             obs.maas.by_marker.iter().filter(|m| self.held(m)).collect();
+        // A machine of ours whose release MAAS failed is given back, not adopted;
+        // one being released is left to MAAS.
+        if let Some(m) = held.iter().find(|m| m.status.is_release_failed()) {
+            return self.release(m, ReleaseReason::RetryRelease);
+        }
+        let mut ours: Vec<&MaasMachineView> = held
+            .into_iter()
+            .filter(|m| !m.status.is_releasing())
+            .collect();
         ours.sort_by(|a, b| {
             status_rank(a.status)
                 .cmp(&status_rank(b.status))

@@ -258,6 +258,25 @@ fn adopts_the_most_advanced_of_several() {
 }
 
 #[test]
+fn never_adopts_a_machine_being_released() {
+    let mut obs = base();
+    obs.maas.by_marker = vec![
+        owned("aaa111", MaasStatus::Releasing, PowerState::On),
+        owned("bbb222", MaasStatus::DiskErasing, PowerState::On),
+    ];
+    assert!(matches!(run(&obs).action, Action::Allocate(_)));
+    obs.maas.by_marker.push(owned(
+        "ccc333",
+        MaasStatus::ReleasingFailed,
+        PowerState::Error,
+    ));
+    let d = run(&obs);
+    assert!(
+        matches!(&d.action, Action::Release(r) if r.system_id == "ccc333" && r.reason == ReleaseReason::RetryRelease)
+    );
+}
+
+#[test]
 fn adopts_by_owner_annotation_when_agent_name_was_overwritten() {
     let mut m = owned("abc123", MaasStatus::Deployed, PowerState::On);
     m.agent_name = "maas-kvm-pod".into();
