@@ -172,6 +172,7 @@ pub fn capi_machine_view(m: &Machine) -> lc::CapiMachineView {
         cluster_name: m.spec.cluster_name.clone(),
         bootstrap_data_secret: m.bootstrap_data_secret().map(str::to_owned),
         failure_domain: m.spec.failure_domain.clone().filter(|f| !f.is_empty()),
+        deleting: m.metadata.deletion_timestamp.is_some(),
     }
 }
 

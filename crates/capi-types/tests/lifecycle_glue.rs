@@ -62,6 +62,7 @@ fn capi_views() {
     assert_eq!(v.cluster_name, "c1");
     assert_eq!(v.bootstrap_data_secret.as_deref(), Some("s"));
     assert_eq!(v.failure_domain, None, "empty failure domain means none");
+    assert!(!v.deleting);
 
     let c: Cluster = serde_json::from_value(json!({
         "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
@@ -103,6 +104,7 @@ fn a_decision_is_written_to_status_and_spec() {
             cluster_name: "c1".into(),
             bootstrap_data_secret: Some("s".into()),
             failure_domain: None,
+            deleting: false,
         }),
         cluster: Some(lc::ClusterView {
             paused: false,

@@ -573,6 +573,13 @@ impl<'a> Decider<'a> {
     fn gates(&mut self, machine: &CapiMachineView, cluster: ClusterView) -> Option<Step> {
         let obs = self.obs;
         let cfg = self.cfg;
+        if machine.deleting {
+            self.not_ready(
+                reasons::DELETING,
+                "the owner Machine is being deleted; not allocating or deploying",
+            );
+            return Some((Action::Observe, None));
+        }
         if !cluster.infrastructure_provisioned {
             self.not_ready(
                 reasons::WAITING_FOR_CLUSTER_INFRASTRUCTURE,

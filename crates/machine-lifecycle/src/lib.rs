@@ -34,6 +34,7 @@
 //!     cluster_name: "c1".into(),
 //!     bootstrap_data_secret: Some("worker-0-bootstrap".into()),
 //!     failure_domain: None,
+//!     deleting: false,
 //! });
 //! obs.cluster = Some(ClusterView { paused: false, infrastructure_provisioned: true });
 //! let decision = decide(&obs, &LifecycleConfig::default());

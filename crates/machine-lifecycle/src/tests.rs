@@ -29,6 +29,7 @@ fn base() -> Observation {
         cluster_name: "c1".into(),
         bootstrap_data_secret: Some("m0-bootstrap".into()),
         failure_domain: Some("az1".into()),
+        deleting: false,
     });
     obs.cluster = Some(ClusterView {
         paused: false,
@@ -158,6 +159,21 @@ fn waits_for_cluster_infrastructure() {
     );
     assert_eq!(condition(&d, READY).status, ConditionStatus::False);
     assert_eq!(d.requeue_after, None, "a watch on the Cluster wakes us");
+}
+
+#[test]
+fn nothing_new_is_started_for_a_machine_being_deleted() {
+    let mut obs = base();
+    obs.machine.as_mut().unwrap().deleting = true;
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe);
+    assert_eq!(deployed_reason(&d), reasons::DELETING);
+    let mut obs = recorded(
+        base(),
+        owned("abc123", MaasStatus::Allocated, PowerState::Off),
+    );
+    obs.machine.as_mut().unwrap().deleting = true;
+    assert_eq!(run(&obs).action, Action::Observe, "no deploy");
 }
 
 #[test]

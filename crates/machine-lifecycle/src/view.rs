@@ -181,6 +181,9 @@ pub struct CapiMachineView {
     pub bootstrap_data_secret: Option<String>,
     /// `spec.failureDomain` (takes precedence over the MaasMachine's).
     pub failure_domain: Option<String>,
+    /// The Machine has a deletion timestamp: nothing new is allocated or
+    /// deployed for it (CAPI deletes the MaasMachine next).
+    pub deleting: bool,
 }
 
 /// The CAPI Cluster (v1beta2).

@@ -264,6 +264,7 @@ impl World {
                 cluster_name: "c".into(),
                 bootstrap_data_secret: self.bootstrap.then(|| "m-bootstrap".to_owned()),
                 failure_domain: None,
+                deleting: false,
             }),
             cluster: Some(ClusterView {
                 paused: self.paused,
