@@ -1,0 +1,3 @@
+//! `capmaas-manager`: flags in, `capmaas_controller` out.
+
+fn main() {}

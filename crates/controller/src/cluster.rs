@@ -1,0 +1,599 @@
+//! The MaasCluster reconciler: failure domains from MAAS zones, the
+//! control-plane endpoint (the user's, or a MAAS DNS record kept equal to the
+//! IPs of ready control-plane machines), deletion after the cluster's
+//! MaasMachines are gone.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use capi_types::capi::{Cluster, Machine};
+use capi_types::constants::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, MAAS_CLUSTER_FINALIZER};
+use capi_types::lifecycle::{conditions_from_k8s, conditions_to_k8s};
+use capi_types::{
+    ApiEndpoint, FailureDomain, Initialization, MaasCluster, MaasClusterStatus, MaasMachine,
+    MachineAddressType, NetworkStatus,
+};
+use kube::api::{ListParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+use maas_api::{DnsResource, DnsResourceFilter, DnsResourceParams};
+use machine_lifecycle as lc;
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::context::{Context, key_of};
+use crate::error::{Error, ErrorClass};
+use crate::kubeutil::{
+    add_finalizer, capi_owner, externally_managed, has_finalizer, patch_guarded, paused_annotation,
+    remove_finalizer,
+};
+use crate::machine::now;
+
+/// The kind, for logs and metrics.
+pub const KIND: &str = "MaasCluster";
+
+/// Condition types and reasons of MaasClusters.
+pub mod conditions {
+    /// Failure domains validated against (or discovered from) MAAS zones.
+    pub const FAILURE_DOMAINS_READY: &str = "FailureDomainsReady";
+    /// The control-plane endpoint is known (user's, or the MAAS DNS record exists).
+    pub const ENDPOINT_READY: &str = "ControlPlaneEndpointReady";
+    /// Reason: zones read from MAAS.
+    pub const ZONES_FOUND: &str = "ZonesFound";
+    /// Reason: a failure domain names no MAAS zone.
+    pub const UNKNOWN_FAILURE_DOMAIN: &str = "UnknownFailureDomain";
+    /// Reason: the user set `spec.controlPlaneEndpoint`.
+    pub const USER_PROVIDED: &str = "UserProvided";
+    /// Reason: the DNS record exists.
+    pub const DNS_RESOURCE_READY: &str = "DNSResourceReady";
+    /// Reason: MAAS unreachable or refusing us.
+    pub const MAAS_UNAVAILABLE: &str = "MaasUnavailable";
+    /// Reason: waiting for the owner Cluster.
+    pub const WAITING_FOR_CLUSTER: &str = "WaitingForCluster";
+    /// Reason: provisioned.
+    pub const READY: &str = "Ready";
+    /// Reason: deleting.
+    pub const DELETING: &str = "Deleting";
+}
+
+use conditions as c;
+
+/// The DNS name of the control-plane endpoint: `<cluster>.<dnsDomain>`.
+#[must_use]
+pub fn endpoint_fqdn(cluster_name: &str, dns_domain: &str) -> String {
+    format!("{cluster_name}.{}", dns_domain.trim_end_matches('.'))
+}
+
+/// The address published for a control-plane machine: its first ExternalIP,
+/// else its first InternalIP.
+#[must_use]
+pub fn published_ip(mm: &MaasMachine) -> Option<String> {
+    let addrs = &mm.status.as_ref()?.addresses;
+    addrs
+        .iter()
+        .find(|a| a.type_ == MachineAddressType::ExternalIp)
+        .or_else(|| {
+            addrs
+                .iter()
+                .find(|a| a.type_ == MachineAddressType::InternalIp)
+        })
+        .map(|a| a.address.clone())
+}
+
+/// Provisioned, Ready and not being deleted.
+#[must_use]
+pub fn machine_ready(mm: &MaasMachine) -> bool {
+    mm.metadata.deletion_timestamp.is_none()
+        && mm.status.as_ref().is_some_and(|s| {
+            s.initialization.as_ref().and_then(|i| i.provisioned) == Some(true)
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == lc::READY && c.status == "True")
+        })
+}
+
+/// The IPs the DNS record should hold, or `None` to leave it as it is: an
+/// empty set never replaces a non-empty one (a control-plane machine that is
+/// briefly not Ready must not take the API endpoint down).
+#[must_use]
+pub fn desired_ips(ready: &BTreeSet<String>, current: &BTreeSet<String>) -> Option<Vec<String>> {
+    if ready.is_empty() || ready == current {
+        return None;
+    }
+    Some(ready.iter().cloned().collect())
+}
+
+fn owner_cluster_name(mc: &MaasCluster) -> Option<String> {
+    capi_owner(&mc.metadata, "Cluster")
+        .map(|o| o.name.clone())
+        .or_else(|| mc.labels().get(CLUSTER_NAME_LABEL).cloned())
+        .filter(|n| !n.is_empty())
+}
+
+struct Conds {
+    list: Vec<lc::Condition>,
+    generation: Option<i64>,
+    now: lc::Timestamp,
+}
+
+impl Conds {
+    fn set(&mut self, type_: &'static str, ok: bool, reason: &'static str, message: String) {
+        self.list = lc::apply_conditions(
+            &self.list,
+            &[lc::ConditionUpdate::new(
+                type_,
+                if ok {
+                    lc::ConditionStatus::True
+                } else {
+                    lc::ConditionStatus::False
+                },
+                reason,
+                message,
+            )],
+            self.now,
+            self.generation,
+        );
+    }
+}
+
+async fn write_status(
+    api: &Api<MaasCluster>,
+    obj: &MaasCluster,
+    status: MaasClusterStatus,
+) -> Result<MaasCluster, Error> {
+    if obj.status.as_ref() == Some(&status) {
+        return Ok(obj.clone());
+    }
+    let mut updated = obj.clone();
+    updated.status = Some(status);
+    api.replace_status(&obj.name_any(), &PostParams::default(), &updated)
+        .await
+        .map_err(|e| Error::kube("write MaasCluster status", e))
+}
+
+/// Reconciles one MaasCluster.
+pub async fn reconcile(obj: Arc<MaasCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let start = Instant::now();
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = KIND,
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+    );
+    let key = key_of(obj.as_ref());
+    let result = reconcile_inner(obj, &ctx).instrument(span).await;
+    ctx.metrics
+        .reconciled(KIND, result.is_ok(), start.elapsed());
+    if result.is_ok() {
+        ctx.succeeded(&key);
+    }
+    result
+}
+
+/// The error policy of the MaasCluster controller.
+pub fn error_policy(obj: Arc<MaasCluster>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.failed(KIND, &key_of(obj.as_ref()), error)
+}
+
+#[allow(clippy::too_many_lines)]
+async fn reconcile_inner(obj: Arc<MaasCluster>, ctx: &Context) -> Result<Action, Error> {
+    let obj = obj.as_ref().clone();
+    if externally_managed(&obj.metadata) {
+        return Ok(Action::await_change());
+    }
+    let ns = obj.namespace().unwrap_or_default();
+    let client = ctx.client.clone();
+    let api: Api<MaasCluster> = Api::namespaced(client.clone(), &ns);
+    let deleting = obj.metadata.deletion_timestamp.is_some();
+    if deleting && !has_finalizer(&obj.metadata, MAAS_CLUSTER_FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let cluster_name = owner_cluster_name(&obj);
+    let cluster = match &cluster_name {
+        Some(n) => Api::<Cluster>::namespaced(client.clone(), &ns)
+            .get_opt(n)
+            .await
+            .map_err(|e| Error::kube("read Cluster", e))?,
+        None => None,
+    };
+    let mut status = obj.status.clone().unwrap_or_default();
+    let mut conds = Conds {
+        list: conditions_from_k8s(&status.conditions),
+        generation: obj.metadata.generation,
+        now: now(),
+    };
+
+    let paused = paused_annotation(&obj.metadata)
+        || cluster
+            .as_ref()
+            .is_some_and(|c| c.is_paused() || paused_annotation(&c.metadata));
+    if paused {
+        conds.set(lc::PAUSED, true, lc::reasons::PAUSED, "paused".into());
+        status.conditions = conditions_to_k8s(&conds.list);
+        write_status(&api, &obj, status).await?;
+        return Ok(Action::await_change());
+    }
+    conds.set(lc::PAUSED, false, lc::reasons::NOT_PAUSED, String::new());
+
+    if deleting {
+        return delete(ctx, &api, obj, cluster_name.as_deref(), status, conds).await;
+    }
+
+    let Some(cluster_name) = cluster_name.filter(|_| cluster.is_some()) else {
+        conds.set(
+            lc::READY,
+            false,
+            c::WAITING_FOR_CLUSTER,
+            "waiting for Cluster API to set the owner Cluster".into(),
+        );
+        status.conditions = conditions_to_k8s(&conds.list);
+        write_status(&api, &obj, status).await?;
+        return Ok(Action::await_change());
+    };
+    let obj = if has_finalizer(&obj.metadata, MAAS_CLUSTER_FINALIZER) {
+        obj
+    } else {
+        add_finalizer(&api, &obj, MAAS_CLUSTER_FINALIZER).await?
+    };
+
+    let maas = match ctx.credentials(&ns, Some(&obj)).await {
+        Ok(creds) => ctx.clients.get(&creds),
+        Err(e) => Err(e),
+    };
+    let maas = match maas {
+        Ok(m) => m,
+        Err(e) => {
+            if e.class() == ErrorClass::Permanent {
+                conds.set(lc::READY, false, c::MAAS_UNAVAILABLE, e.to_string());
+                status.conditions = conditions_to_k8s(&conds.list);
+                write_status(&api, &obj, status).await?;
+            }
+            return Err(e);
+        }
+    };
+
+    let unavailable = |e: maas_api::Error, what: &str| Error::maas(what.to_owned(), e);
+    // Failure domains.
+    let zones = match maas.api().list_zones().await {
+        Ok(z) => z,
+        Err(e) => {
+            let err = unavailable(e, "list zones");
+            if err.class() == ErrorClass::Permanent {
+                conds.set(
+                    lc::READY,
+                    false,
+                    c::MAAS_UNAVAILABLE,
+                    format!("MAAS at {}: {err}", maas.endpoint()),
+                );
+                status.conditions = conditions_to_k8s(&conds.list);
+                write_status(&api, &obj, status).await?;
+            }
+            return Err(err);
+        }
+    };
+    let zone_names: BTreeSet<String> = zones.iter().map(|z| z.name.clone()).collect();
+    let unknown: Vec<&String> = obj
+        .spec
+        .failure_domains
+        .iter()
+        .filter(|f| !zone_names.contains(*f))
+        .collect();
+    let mut fds_ok = true;
+    if unknown.is_empty() {
+        let names: Vec<String> = if obj.spec.failure_domains.is_empty() {
+            zone_names.iter().cloned().collect()
+        } else {
+            obj.spec.failure_domains.clone()
+        };
+        status.failure_domains = names
+            .into_iter()
+            .map(|name| FailureDomain {
+                name,
+                control_plane: Some(true),
+                attributes: Default::default(),
+            })
+            .collect();
+        conds.set(
+            c::FAILURE_DOMAINS_READY,
+            true,
+            c::ZONES_FOUND,
+            String::new(),
+        );
+    } else {
+        fds_ok = false;
+        let list = unknown
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let known = zone_names.iter().cloned().collect::<Vec<_>>().join(", ");
+        conds.set(
+            c::FAILURE_DOMAINS_READY,
+            false,
+            c::UNKNOWN_FAILURE_DOMAIN,
+            format!(
+                "spec.failureDomains names MAAS zone(s) that do not exist: {list} (MAAS zones: {known})"
+            ),
+        );
+    }
+
+    // Control-plane endpoint.
+    let fqdn = endpoint_fqdn(&cluster_name, &obj.spec.dns_domain);
+    let ours = status.network.as_ref().and_then(|n| n.dns_name.as_deref()) == Some(fqdn.as_str());
+    let user_endpoint = obj
+        .spec
+        .control_plane_endpoint
+        .as_ref()
+        .is_some_and(|e| !(e.host.is_empty() || ours && e.host == fqdn));
+    let mut obj = obj;
+    if user_endpoint {
+        conds.set(c::ENDPOINT_READY, true, c::USER_PROVIDED, String::new());
+    } else {
+        let ips = control_plane_ips(ctx, &ns, &cluster_name).await?;
+        let record = ensure_dns(&maas, &fqdn, &ips, ctx.config.dns_ttl)
+            .await
+            .map_err(|e| unavailable(e, "DNS resource"))?;
+        tracing::debug!(fqdn, ips = ?record, "control-plane DNS record");
+        status.network = Some(NetworkStatus {
+            dns_name: Some(fqdn.clone()),
+        });
+        conds.set(
+            c::ENDPOINT_READY,
+            true,
+            c::DNS_RESOURCE_READY,
+            format!("{fqdn} → {}", record.join(" ")),
+        );
+        // Record our DNS name before claiming the endpoint, so a restart
+        // knows the endpoint is ours.
+        status.conditions = conditions_to_k8s(&conds.list);
+        obj = write_status(&api, &obj, status.clone()).await?;
+        if obj.spec.control_plane_endpoint.is_none() {
+            obj = patch_guarded(
+                &api,
+                &obj,
+                json!({"spec": {"controlPlaneEndpoint": ApiEndpoint {
+                    host: fqdn.clone(),
+                    port: ctx.config.api_server_port,
+                }}}),
+                "set controlPlaneEndpoint",
+            )
+            .await?;
+            ctx.event(
+                &obj,
+                false,
+                "ControlPlaneEndpointSet",
+                "SetEndpoint",
+                format!(
+                    "control-plane endpoint {fqdn}:{}",
+                    ctx.config.api_server_port
+                ),
+            )
+            .await;
+        }
+    }
+
+    if fds_ok {
+        let first = status.initialization.as_ref().and_then(|i| i.provisioned) != Some(true);
+        status.initialization = Some(Initialization {
+            provisioned: Some(true),
+        });
+        status.ready = true;
+        conds.set(lc::READY, true, c::READY, String::new());
+        status.conditions = conditions_to_k8s(&conds.list);
+        obj = write_status(&api, &obj, status).await?;
+        if first {
+            ctx.event(
+                &obj,
+                false,
+                "Provisioned",
+                "Provision",
+                "cluster infrastructure ready".into(),
+            )
+            .await;
+        }
+    } else {
+        conds.set(
+            lc::READY,
+            false,
+            c::UNKNOWN_FAILURE_DOMAIN,
+            "fix spec.failureDomains".into(),
+        );
+        status.conditions = conditions_to_k8s(&conds.list);
+        write_status(&api, &obj, status).await?;
+    }
+    Ok(Action::requeue(ctx.config.sync_period))
+}
+
+/// The MaasMachines of a cluster.
+async fn cluster_machines(
+    ctx: &Context,
+    ns: &str,
+    cluster_name: &str,
+) -> Result<Vec<MaasMachine>, Error> {
+    let api: Api<MaasMachine> = Api::namespaced(ctx.client.clone(), ns);
+    let lp = ListParams::default().labels(&format!("{CLUSTER_NAME_LABEL}={cluster_name}"));
+    Ok(api
+        .list(&lp)
+        .await
+        .map_err(|e| Error::kube("list MaasMachines", e))?
+        .items)
+}
+
+/// The published IPs of the cluster's ready control-plane MaasMachines.
+async fn control_plane_ips(
+    ctx: &Context,
+    ns: &str,
+    cluster_name: &str,
+) -> Result<BTreeSet<String>, Error> {
+    let machines: Api<Machine> = Api::namespaced(ctx.client.clone(), ns);
+    let lp = ListParams::default().labels(&format!(
+        "{CLUSTER_NAME_LABEL}={cluster_name},{CONTROL_PLANE_LABEL}"
+    ));
+    let cp_machines = machines
+        .list(&lp)
+        .await
+        .map_err(|e| Error::kube("list control-plane Machines", e))?
+        .items;
+    let cp_infra: BTreeSet<String> = cp_machines
+        .iter()
+        .filter_map(|m| m.spec.infrastructure_ref.as_ref())
+        .filter(|r| r.kind == "MaasMachine")
+        .map(|r| r.name.clone())
+        .collect();
+    let ips = cluster_machines(ctx, ns, cluster_name)
+        .await?
+        .iter()
+        .filter(|mm| {
+            mm.labels().contains_key(CONTROL_PLANE_LABEL) || cp_infra.contains(&mm.name_any())
+        })
+        .filter(|mm| machine_ready(mm))
+        .filter_map(published_ip)
+        .collect();
+    Ok(ips)
+}
+
+async fn find_dns(
+    maas: &crate::maas::MaasHandle,
+    fqdn: &str,
+) -> Result<Option<DnsResource>, maas_api::Error> {
+    let list = maas
+        .api()
+        .list_dns_resources(&DnsResourceFilter {
+            fqdn: Some(fqdn.to_owned()),
+            ..DnsResourceFilter::default()
+        })
+        .await?;
+    Ok(list.into_iter().find(|d| d.id >= 0 && d.fqdn == fqdn))
+}
+
+/// Creates the record if missing and keeps its IPs equal to `ready` (never
+/// emptied). Returns the IPs it holds.
+async fn ensure_dns(
+    maas: &crate::maas::MaasHandle,
+    fqdn: &str,
+    ready: &BTreeSet<String>,
+    ttl: u32,
+) -> Result<Vec<String>, maas_api::Error> {
+    match find_dns(maas, fqdn).await? {
+        None => {
+            let params = DnsResourceParams {
+                fqdn: Some(fqdn.to_owned()),
+                address_ttl: Some(ttl),
+                ip_addresses: if ready.is_empty() {
+                    None
+                } else {
+                    Some(ready.iter().cloned().collect())
+                },
+                ..DnsResourceParams::default()
+            };
+            let created = maas.api().create_dns_resource(&params).await?;
+            tracing::info!(fqdn, "created control-plane DNS record");
+            Ok(created.ips().into_iter().map(str::to_owned).collect())
+        }
+        Some(record) => {
+            let current: BTreeSet<String> = record.ips().into_iter().map(str::to_owned).collect();
+            match desired_ips(ready, &current) {
+                None => Ok(current.into_iter().collect()),
+                Some(ips) => {
+                    let params = DnsResourceParams {
+                        ip_addresses: Some(ips.clone()),
+                        ..DnsResourceParams::default()
+                    };
+                    maas.api().update_dns_resource(record.id, &params).await?;
+                    tracing::info!(fqdn, ?ips, "updated control-plane DNS record");
+                    Ok(ips)
+                }
+            }
+        }
+    }
+}
+
+async fn delete(
+    ctx: &Context,
+    api: &Api<MaasCluster>,
+    obj: MaasCluster,
+    cluster_name: Option<&str>,
+    mut status: MaasClusterStatus,
+    mut conds: Conds,
+) -> Result<Action, Error> {
+    let ns = obj.namespace().unwrap_or_default();
+    if let Some(name) = cluster_name {
+        let left = cluster_machines(ctx, &ns, name).await?;
+        if !left.is_empty() {
+            let names = left
+                .iter()
+                .map(ResourceExt::name_any)
+                .collect::<Vec<_>>()
+                .join(", ");
+            conds.set(
+                lc::READY,
+                false,
+                c::DELETING,
+                format!(
+                    "waiting for {} MaasMachine(s) to be deleted: {names}",
+                    left.len()
+                ),
+            );
+            status.conditions = conditions_to_k8s(&conds.list);
+            write_status(api, &obj, status).await?;
+            return Ok(Action::requeue(ctx.config.cluster_delete_poll));
+        }
+    }
+    if let Some(fqdn) = status.network.as_ref().and_then(|n| n.dns_name.clone()) {
+        let creds = ctx.credentials(&ns, Some(&obj)).await?;
+        let maas = ctx.clients.get(&creds)?;
+        if let Some(record) = find_dns(&maas, &fqdn)
+            .await
+            .map_err(|e| Error::maas("find DNS resource", e))?
+        {
+            match maas.api().delete_dns_resource(record.id).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(Error::maas("delete DNS resource", e)),
+            }
+            ctx.event(
+                &obj,
+                false,
+                "DNSResourceDeleted",
+                "Delete",
+                format!("deleted {fqdn}"),
+            )
+            .await;
+        }
+    }
+    remove_finalizer(api, &obj, MAAS_CLUSTER_FINALIZER).await?;
+    Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(ips: &[&str]) -> BTreeSet<String> {
+        ips.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn dns_never_emptied_and_only_written_on_change() {
+        assert_eq!(desired_ips(&set(&[]), &set(&["10.0.0.1"])), None);
+        assert_eq!(desired_ips(&set(&["10.0.0.1"]), &set(&["10.0.0.1"])), None);
+        assert_eq!(
+            desired_ips(&set(&["10.0.0.2"]), &set(&["10.0.0.1"])),
+            Some(vec!["10.0.0.2".to_owned()])
+        );
+        assert_eq!(
+            desired_ips(&set(&["10.0.0.1", "10.0.0.2"]), &set(&[])),
+            Some(vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned()])
+        );
+    }
+
+    #[test]
+    fn fqdn_is_cluster_dot_domain() {
+        assert_eq!(endpoint_fqdn("c1", "maas"), "c1.maas");
+        assert_eq!(
+            endpoint_fqdn("c1", "k8s.example.com."),
+            "c1.k8s.example.com"
+        );
+    }
+}

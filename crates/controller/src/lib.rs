@@ -1,0 +1,49 @@
+//! The controllers of the MAAS Cluster API infrastructure provider.
+//!
+//! * [`machine`]: MaasMachine (v1beta2 InfraMachine contract). Observes the
+//!   MaasMachine, its owner Machine and Cluster and MAAS, calls the pure
+//!   `machine_lifecycle::decide`, writes the decision's status (guarded by
+//!   resourceVersion), then executes its one action.
+//! * [`cluster`]: MaasCluster (InfraCluster contract): failure domains from
+//!   MAAS zones, the control-plane endpoint (a MAAS DNS record following the
+//!   ready control-plane machines), deletion.
+//! * [`template`]: MaasMachineTemplate `status.capacity`/`nodeInfo`.
+//! * [`maas`]: MAAS clients cached per (endpoint, key digest) and the shared
+//!   per-endpoint poller that keeps MAAS load flat.
+//! * [`manager`]: runs everything in-process: [`Manager::spawn`] for tests
+//!   and embedding, [`Manager::run`] for the binary.
+//! * [`metrics`], [`http`]: Prometheus metrics, `/healthz`, `/readyz`.
+//!
+//! ```no_run
+//! # async fn demo(client: kube::Client) {
+//! use capmaas_controller::{ControllerConfig, MaasCredentials, Manager};
+//! let config = ControllerConfig {
+//!     namespace: Some("default".into()),
+//!     default_credentials: Some(MaasCredentials::new("http://maas:5240/MAAS", "ck:tk:ts")),
+//!     ..ControllerConfig::default()
+//! };
+//! let handle = Manager::new(client, config).spawn();
+//! // ... later
+//! handle.shutdown().await; // in-flight reconciles finish first
+//! # }
+//! ```
+//!
+//! See `docs/controller.md` and `docs/operations.md`.
+
+pub mod cluster;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod http;
+pub mod kubeutil;
+pub mod maas;
+pub mod machine;
+pub mod manager;
+pub mod metrics;
+pub mod template;
+
+pub use config::{ControllerConfig, MaasCredentials};
+pub use context::Context;
+pub use error::{Error, ErrorClass};
+pub use manager::{Manager, ManagerHandle, Readiness, WATCH_FILTER_LABEL};
+pub use metrics::Metrics;

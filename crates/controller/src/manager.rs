@@ -1,0 +1,365 @@
+//! Wires the three controllers, the MAAS client cache and the pollers
+//! together, and runs them until a shutdown signal (in-process or in the
+//! `capmaas-manager` binary).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use capi_types::capi::{Cluster, Machine};
+use capi_types::constants::CLUSTER_NAME_LABEL;
+use capi_types::{MaasCluster, MaasMachine, MaasMachineTemplate};
+use futures::StreamExt;
+use futures::channel::oneshot;
+use kube::runtime::controller::Config as ControllerSettings;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ControllerConfig;
+use crate::context::Context;
+use crate::kubeutil::capi_owner;
+use crate::maas::{ClientSettings, MaasClients};
+use crate::metrics::{MaasObserver, Metrics};
+use crate::{cluster, machine, template};
+
+/// The label `--watch-filter` selects on (as CAPI providers do).
+pub const WATCH_FILTER_LABEL: &str = "cluster.x-k8s.io/watch-filter";
+
+/// Readiness: true once every controller's cache is synced.
+#[derive(Clone, Debug, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Ready?
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Sets it.
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::SeqCst);
+    }
+}
+
+/// The controllers of this provider.
+pub struct Manager {
+    client: Client,
+    config: ControllerConfig,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+    context: Arc<Context>,
+    cancel: CancellationToken,
+    wake_rx: futures::channel::mpsc::UnboundedReceiver<ObjectRef<MaasMachine>>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn refs_in<K>(store: &Store<K>, namespace: &str, pred: impl Fn(&K) -> bool) -> Vec<ObjectRef<K>>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    store
+        .state()
+        .iter()
+        .filter(|o| o.namespace().as_deref() == Some(namespace) && pred(o))
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
+}
+
+fn cluster_of_maas_cluster(mc: &MaasCluster) -> Option<String> {
+    capi_owner(&mc.metadata, "Cluster")
+        .map(|o| o.name.clone())
+        .or_else(|| mc.labels().get(CLUSTER_NAME_LABEL).cloned())
+}
+
+impl Manager {
+    /// A manager with fresh metrics.
+    #[must_use]
+    pub fn new(client: Client, config: ControllerConfig) -> Self {
+        Self::with_metrics(client, config, Arc::new(Metrics::new()))
+    }
+
+    /// A manager feeding `metrics`.
+    #[must_use]
+    pub fn with_metrics(client: Client, config: ControllerConfig, metrics: Arc<Metrics>) -> Self {
+        let cancel = CancellationToken::new();
+        let (wake_tx, wake_rx) = futures::channel::mpsc::unbounded();
+        let clients = MaasClients::new(ClientSettings {
+            request_timeout: config.maas_request_timeout,
+            retry: config.maas_retry.clone(),
+            observer: Some(Arc::new(MaasObserver(metrics.clone()))),
+            version_ttl: config.version_cache_ttl,
+            poll_interval: config.poll_interval,
+            wake: wake_tx,
+            cancel: cancel.clone(),
+            metrics: metrics.clone(),
+        });
+        let context = Arc::new(Context::new(
+            client.clone(),
+            config.clone(),
+            clients,
+            metrics.clone(),
+        ));
+        Self {
+            client,
+            config,
+            metrics,
+            readiness: Readiness::default(),
+            context,
+            cancel,
+            wake_rx,
+        }
+    }
+
+    /// The metrics.
+    #[must_use]
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The readiness flag (`/readyz`).
+    #[must_use]
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
+    }
+
+    /// The shared context (MAAS client cache, config): tests use it to
+    /// inject a MAAS API or inspect pollers.
+    #[must_use]
+    pub fn context(&self) -> Arc<Context> {
+        self.context.clone()
+    }
+
+    /// Runs every controller until `shutdown` resolves, then lets in-flight
+    /// reconciles finish and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let Manager {
+            client,
+            config,
+            readiness,
+            context,
+            cancel,
+            wake_rx,
+            ..
+        } = self;
+        let ns = config.namespace.as_deref();
+        let own = {
+            let wc = watcher::Config::default().any_semantic();
+            match &config.watch_filter {
+                Some(v) => wc.labels(&format!("{WATCH_FILTER_LABEL}={v}")),
+                None => wc,
+            }
+        };
+        let other = watcher::Config::default().any_semantic();
+        let settings = ControllerSettings::default().concurrency(config.concurrency);
+
+        let (tx1, rx1) = oneshot::channel::<()>();
+        let (tx2, rx2) = oneshot::channel::<()>();
+        let (tx3, rx3) = oneshot::channel::<()>();
+        let stop = |rx: oneshot::Receiver<()>| async move {
+            let _ = rx.await;
+        };
+
+        // MaasMachine.
+        let mm_ctrl = Controller::new(api::<MaasMachine>(&client, ns), own.clone())
+            .with_config(settings.clone());
+        let mm_store = mm_ctrl.store();
+        let by_cluster = {
+            let store = mm_store.clone();
+            move |c: Cluster| {
+                let name = c.name_any();
+                refs_in(
+                    &store,
+                    &c.namespace().unwrap_or_default(),
+                    |mm: &MaasMachine| mm.labels().get(CLUSTER_NAME_LABEL) == Some(&name),
+                )
+            }
+        };
+        let by_maas_cluster = {
+            let store = mm_store.clone();
+            move |mc: MaasCluster| match cluster_of_maas_cluster(&mc) {
+                Some(name) => refs_in(&store, &mc.namespace().unwrap_or_default(), |mm| {
+                    mm.labels().get(CLUSTER_NAME_LABEL) == Some(&name)
+                }),
+                None => Vec::new(),
+            }
+        };
+        let mm_run = mm_ctrl
+            .watches(api::<Machine>(&client, ns), other.clone(), |m: Machine| {
+                let ns = m.namespace().unwrap_or_default();
+                m.spec
+                    .infrastructure_ref
+                    .as_ref()
+                    .filter(|r| r.kind == "MaasMachine")
+                    .map(|r| ObjectRef::<MaasMachine>::new(&r.name).within(&ns))
+            })
+            .watches(api::<Cluster>(&client, ns), other.clone(), by_cluster)
+            .watches(
+                api::<MaasCluster>(&client, ns),
+                own.clone(),
+                by_maas_cluster,
+            )
+            .reconcile_on(wake_rx)
+            .graceful_shutdown_on(stop(rx1))
+            .run(machine::reconcile, machine::error_policy, context.clone())
+            .for_each(|_| futures::future::ready(()));
+
+        // MaasCluster.
+        let mc_ctrl = Controller::new(api::<MaasCluster>(&client, ns), own.clone())
+            .with_config(settings.clone());
+        let mc_store = mc_ctrl.store();
+        let mc_by_machine = {
+            let store = mc_store.clone();
+            move |mm: MaasMachine| match mm.labels().get(CLUSTER_NAME_LABEL).cloned() {
+                Some(name) => refs_in(&store, &mm.namespace().unwrap_or_default(), |mc| {
+                    cluster_of_maas_cluster(mc).as_deref() == Some(name.as_str())
+                }),
+                None => Vec::new(),
+            }
+        };
+        let mc_run = mc_ctrl
+            .watches(api::<MaasMachine>(&client, ns), own.clone(), mc_by_machine)
+            .watches(api::<Cluster>(&client, ns), other.clone(), |c: Cluster| {
+                let ns = c.namespace().unwrap_or_default();
+                c.spec
+                    .infrastructure_ref
+                    .as_ref()
+                    .filter(|r| r.kind == "MaasCluster")
+                    .map(|r| ObjectRef::<MaasCluster>::new(&r.name).within(&ns))
+            })
+            .graceful_shutdown_on(stop(rx2))
+            .run(cluster::reconcile, cluster::error_policy, context.clone())
+            .for_each(|_| futures::future::ready(()));
+
+        // MaasMachineTemplate.
+        let t_ctrl = Controller::new(api::<MaasMachineTemplate>(&client, ns), own.clone())
+            .with_config(settings);
+        let t_store = t_ctrl.store();
+        let t_run = t_ctrl
+            .graceful_shutdown_on(stop(rx3))
+            .run(template::reconcile, template::error_policy, context.clone())
+            .for_each(|_| futures::future::ready(()));
+
+        let ready_task = {
+            let readiness = readiness.clone();
+            tokio::spawn(async move {
+                let a = mm_store.wait_until_ready().await;
+                let b = mc_store.wait_until_ready().await;
+                let c = t_store.wait_until_ready().await;
+                if a.is_ok() && b.is_ok() && c.is_ok() {
+                    tracing::info!("caches synced; ready");
+                    readiness.set(true);
+                }
+            })
+        };
+        let signal = tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight reconciles");
+            let _ = tx1.send(());
+            let _ = tx2.send(());
+            let _ = tx3.send(());
+        });
+        tracing::info!(namespace = ?config.namespace, watch_filter = ?config.watch_filter, "controllers starting");
+        futures::join!(mm_run, mc_run, t_run);
+        readiness.set(false);
+        ready_task.abort();
+        signal.abort();
+        cancel.cancel();
+        tracing::info!("controllers stopped");
+    }
+
+    /// Runs in a background task (tests, embedding): see [`ManagerHandle`].
+    #[must_use]
+    pub fn spawn(self) -> ManagerHandle {
+        let (tx, rx) = oneshot::channel::<()>();
+        let context = self.context.clone();
+        let readiness = self.readiness.clone();
+        let metrics = self.metrics.clone();
+        let cancel = self.cancel.clone();
+        let task = tokio::spawn(self.run(async move {
+            let _ = rx.await;
+        }));
+        ManagerHandle {
+            stop: Some(tx),
+            task,
+            context,
+            readiness,
+            metrics,
+            cancel,
+        }
+    }
+}
+
+/// A running [`Manager`].
+pub struct ManagerHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+    context: Arc<Context>,
+    readiness: Readiness,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for ManagerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerHandle").finish_non_exhaustive()
+    }
+}
+
+impl ManagerHandle {
+    /// The shared context.
+    #[must_use]
+    pub fn context(&self) -> Arc<Context> {
+        self.context.clone()
+    }
+
+    /// Readiness.
+    #[must_use]
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
+    }
+
+    /// Metrics.
+    #[must_use]
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Graceful shutdown: in-flight reconciles finish, then this returns.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Stops at once, like a crash (in-flight reconciles are dropped).
+    pub async fn abort(self) {
+        self.task.abort();
+        self.cancel.cancel();
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,296 @@
+//! Prometheus metrics (prometheus-client), fed by the reconcilers and by the
+//! MAAS client's [`maas_api::RequestObserver`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use maas_api::{RequestEvent, RequestObserver};
+use parking_lot::Mutex;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// `kind`, `result`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    /// MaasMachine, MaasCluster, MaasMachineTemplate.
+    pub kind: String,
+    /// `ok` or `error`.
+    pub result: String,
+}
+
+/// `kind`, `class`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// The kind.
+    pub kind: String,
+    /// transient, capacity, permanent, conflict.
+    pub class: String,
+}
+
+/// `kind`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// The kind.
+    pub kind: String,
+}
+
+/// `method`, `endpoint`, `op`, `status`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MaasRequestLabels {
+    /// HTTP method.
+    pub method: String,
+    /// Endpoint template (`machines/{system_id}/`).
+    pub endpoint: String,
+    /// `op=` value or empty.
+    pub op: String,
+    /// HTTP status, or `error` when MAAS did not answer.
+    pub status: String,
+}
+
+/// `endpoint`, `op`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MaasLatencyLabels {
+    /// Endpoint template.
+    pub endpoint: String,
+    /// `op=` value or empty.
+    pub op: String,
+}
+
+/// `state`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// The MaasMachine's `MachineDeployed` reason.
+    pub state: String,
+}
+
+/// All metrics, registered in one registry.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ReconcileLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    reconcile_duration: Family<KindLabels, Histogram>,
+    maas_requests: Family<MaasRequestLabels, Counter>,
+    maas_latency: Family<MaasLatencyLabels, Histogram>,
+    machines: Family<StateLabels, Gauge>,
+    poller_ticks: Counter,
+    machine_states: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+impl Metrics {
+    /// A fresh registry with every metric (prefix `capmaas`).
+    #[must_use]
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("capmaas");
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles by kind and result",
+            reconciles.clone(),
+        );
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Reconcile errors by kind and class",
+            errors.clone(),
+        );
+        let reconcile_duration =
+            Family::<KindLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> _);
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration by kind",
+            reconcile_duration.clone(),
+        );
+        let maas_requests = Family::<MaasRequestLabels, Counter>::default();
+        registry.register(
+            "maas_requests",
+            "MAAS API requests (attempts) by method, endpoint, op and status",
+            maas_requests.clone(),
+        );
+        let maas_latency = Family::<MaasLatencyLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> _,
+        );
+        registry.register(
+            "maas_request_duration_seconds",
+            "MAAS API request latency by endpoint and op",
+            maas_latency.clone(),
+        );
+        let machines = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "maas_machines",
+            "MaasMachines by state (the MachineDeployed condition's reason)",
+            machines.clone(),
+        );
+        let poller_ticks = Counter::default();
+        registry.register(
+            "poller_lists",
+            "List requests made by the shared MAAS poller",
+            poller_ticks.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            errors,
+            reconcile_duration,
+            maas_requests,
+            maas_latency,
+            machines,
+            poller_ticks,
+            machine_states: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The metrics in Prometheus text format.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Counts a reconcile.
+    pub fn reconciled(&self, kind: &str, ok: bool, took: Duration) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                kind: kind.to_owned(),
+                result: if ok { "ok" } else { "error" }.to_owned(),
+            })
+            .inc();
+        self.reconcile_duration
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a reconcile error.
+    pub fn error(&self, kind: &str, class: &str) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                kind: kind.to_owned(),
+                class: class.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a poller list request.
+    pub fn poller_list(&self) {
+        self.poller_ticks.inc();
+    }
+
+    /// Records the state of one MaasMachine (`None`: it is gone).
+    pub fn machine_state(&self, key: &str, state: Option<&str>) {
+        let mut states = self.machine_states.lock();
+        match state {
+            Some(s) => {
+                states.insert(key.to_owned(), s.to_owned());
+            }
+            None => {
+                states.remove(key);
+            }
+        }
+        let mut counts: HashMap<&str, i64> = HashMap::new();
+        for s in states.values() {
+            *counts.entry(s.as_str()).or_default() += 1;
+        }
+        self.machines.clear();
+        for (s, n) in counts {
+            self.machines
+                .get_or_create(&StateLabels {
+                    state: s.to_owned(),
+                })
+                .set(n);
+        }
+    }
+}
+
+/// Feeds MAAS request events into [`Metrics`].
+#[derive(Debug, Clone)]
+pub struct MaasObserver(pub Arc<Metrics>);
+
+impl RequestObserver for MaasObserver {
+    fn observe(&self, event: &RequestEvent<'_>) {
+        let op = event.op.unwrap_or("").to_owned();
+        self.0
+            .maas_requests
+            .get_or_create(&MaasRequestLabels {
+                method: event.method.to_owned(),
+                endpoint: event.endpoint.to_owned(),
+                op: op.clone(),
+                status: event
+                    .status
+                    .map_or_else(|| "error".to_owned(), |s| s.to_string()),
+            })
+            .inc();
+        self.0
+            .maas_latency
+            .get_or_create(&MaasLatencyLabels {
+                endpoint: event.endpoint.to_owned(),
+                op,
+            })
+            .observe(event.latency.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_every_family_with_labels() {
+        let m = Arc::new(Metrics::new());
+        m.reconciled("MaasMachine", true, Duration::from_millis(5));
+        m.error("MaasMachine", "transient");
+        m.machine_state("ns/a", Some("Deploying"));
+        m.machine_state("ns/b", Some("Deploying"));
+        m.machine_state("ns/c", Some("Deployed"));
+        m.machine_state("ns/c", None);
+        MaasObserver(m.clone()).observe(&RequestEvent {
+            method: "POST",
+            endpoint: "machines/",
+            op: Some("allocate"),
+            status: Some(409),
+            latency: Duration::from_millis(12),
+            attempt: 1,
+            error_class: None,
+        });
+        let text = m.encode();
+        assert!(
+            text.contains(r#"capmaas_reconciles_total{kind="MaasMachine",result="ok"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"capmaas_reconcile_errors_total{kind="MaasMachine",class="transient"} 1"#
+            )
+        );
+        assert!(text.contains(r#"capmaas_maas_machines{state="Deploying"} 2"#));
+        assert!(!text.contains(r#"state="Deployed""#));
+        assert!(text.contains(
+            r#"capmaas_maas_requests_total{method="POST",endpoint="machines/",op="allocate",status="409"} 1"#
+        ));
+        assert!(text.contains("capmaas_maas_request_duration_seconds_bucket"));
+    }
+}
