@@ -78,11 +78,18 @@ pub struct MaasObservation {
 /// Reads what the lifecycle needs from MAAS: machines carrying `marker`, the
 /// machines of `ids` (reusing the list when it has them), and the version
 /// when `need_version`.
+///
+/// `moved`: `(namespace, name, system_id)` of a MaasMachine that recorded
+/// `system_id` and its providerID in spec. Its machine counts as carrying
+/// our marker when MAAS's owner annotation names the same namespace/name
+/// with another uid: the object was re-created without status, as
+/// `clusterctl move` does (new uid, same name, spec kept).
 pub async fn observe_maas(
     maas: &MaasHandle,
     marker: Option<&str>,
     ids: &[String],
     need_version: bool,
+    moved: Option<(&str, &str, &str)>,
 ) -> Result<MaasObservation, Error> {
     let api = maas.api();
     let mut obs = MaasObservation::default();
@@ -108,7 +115,14 @@ pub async fn observe_maas(
         match api.read_machine(id).await {
             Ok(m) => {
                 obs.fingerprints.insert(id.clone(), fingerprint(&m));
-                let agent = if marked.contains(id) {
+                let moved_here = moved.is_some_and(|(ns, name, sid)| {
+                    sid == id
+                        && m.annotations()
+                            .get(lc::ANNOTATION_OWNER)
+                            .and_then(|a| lc::OwnerMarker::parse(a).ok())
+                            .is_some_and(|p| p.names(ns, name))
+                });
+                let agent = if marked.contains(id) || moved_here {
                     marker.unwrap_or("")
                 } else {
                     ""
@@ -678,7 +692,14 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
         .ok()
         .map(|m| m.render());
     let ids = observation.infra.ids_to_look_up();
-    let seen = match observe_maas(&maas, marker.as_deref(), &ids, obj.spec.ephemeral).await {
+    let name = obj.name_any();
+    let moved = match (&obj.spec.system_id, &obj.spec.provider_id) {
+        (Some(sid), Some(pid)) if !sid.is_empty() && !pid.is_empty() => {
+            Some((ns.as_str(), name.as_str(), sid.as_str()))
+        }
+        _ => None,
+    };
+    let seen = match observe_maas(&maas, marker.as_deref(), &ids, obj.spec.ephemeral, moved).await {
         Ok(s) => s,
         Err(e) => {
             if e.class() == crate::error::ErrorClass::Permanent {

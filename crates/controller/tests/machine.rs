@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use base64::Engine;
 use capi_types::MachineAddressType;
 use common::*;
@@ -112,5 +114,524 @@ async fn provisions_and_releases_a_machine() {
     assert_eq!(m.status, NodeStatus::Ready, "{m:?}");
     assert_eq!(m.owner, None);
     assert!(marked(&sim, &mm).is_empty());
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_stops_everything_until_resumed() {
+    let w = World::new("pause").await;
+    let sim = sim(2, MaasVersion::V3_6, 300).await;
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    w.set_cluster_paused("c1", true).await;
+    w.machine(
+        "c1",
+        "w0",
+        false,
+        Some(b"#cloud-config\n"),
+        json!({"image": "jammy"}),
+    )
+    .await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    let mm = w
+        .wait_mm("w0", 30, "Paused=True", |mm| {
+            condition(mm, "Paused").is_some_and(|c| c.status == "True")
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mm2 = w.mm("w0").await.unwrap();
+    assert!(mm2.spec.system_id.is_none());
+    assert!(mm2.finalizers().is_empty(), "no finalizer while paused");
+    assert!(
+        marked(&sim, &mm).is_empty(),
+        "nothing allocated while paused"
+    );
+    assert_eq!(
+        sim.control()
+            .counters()
+            .by_action
+            .get("MachinesHandler.allocate"),
+        None
+    );
+
+    w.set_cluster_paused("c1", false).await;
+    let mm = w
+        .wait_mm("w0", 60, "provisioned after resume", provisioned)
+        .await;
+    assert_eq!(reason(&mm, "Paused"), "NotPaused");
+    assert_eq!(marked(&sim, &mm).len(), 1);
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_needs_maas_3_5_while_disk_machines_deploy() {
+    let w = World::new("eph34").await;
+    let sim = sim(3, MaasVersion::V3_4, 300).await;
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    w.machine(
+        "c1",
+        "mem0",
+        false,
+        Some(b"#cloud-config\n"),
+        json!({"image": "jammy", "ephemeral": true}),
+    )
+    .await;
+    w.machine(
+        "c1",
+        "disk0",
+        false,
+        Some(b"#cloud-config\n"),
+        json!({"image": "jammy"}),
+    )
+    .await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    let mm = w
+        .wait_mm("mem0", 30, "EphemeralNotSupported", |mm| {
+            reason(mm, "MachineDeployed") == "EphemeralNotSupported"
+        })
+        .await;
+    let msg = condition(&mm, "MachineDeployed").unwrap().message.clone();
+    assert!(msg.contains("3.5"), "{msg}");
+    w.wait_mm("disk0", 60, "disk machine provisioned", provisioned)
+        .await;
+    assert!(marked(&sim, &mm).is_empty(), "nothing allocated for mem0");
+    ctrl.shutdown().await;
+}
+
+fn spec_machine(host: &str, mem_mib: u64) -> maas_sim::MachineSpec {
+    maas_sim::MachineSpec {
+        hostname: Some(host.into()),
+        memory: Some(mem_mib),
+        cpu_count: Some(4),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_waits_for_a_machine_with_enough_memory_then_deploys_in_memory() {
+    let w = World::new("ephmem").await;
+    let sim = maas_sim::Simulator::builder()
+        .inventory(maas_sim::Inventory {
+            machines: vec![spec_machine("small", 8192)],
+            ..Default::default()
+        })
+        .maas_version(MaasVersion::V3_6)
+        .deploy_duration(Duration::from_millis(300))
+        .release_duration(Duration::from_millis(100))
+        .ticker(Duration::from_millis(20))
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    w.machine(
+        "c1",
+        "mem0",
+        false,
+        Some(b"#cloud-config\n"),
+        json!({"image": "jammy", "ephemeral": true}),
+    )
+    .await;
+    w.machine(
+        "c1",
+        "disk0",
+        false,
+        Some(b"#cloud-config\n"),
+        json!({"image": "jammy"}),
+    )
+    .await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    // The only machine is too small for an in-memory deploy: MAAS is asked
+    // for >= 16 GiB and says so; the disk machine takes the small one.
+    let mm = w
+        .wait_mm("mem0", 30, "WaitingForCapacity (memory)", |mm| {
+            reason(mm, "MachineDeployed") == "WaitingForCapacity"
+                && condition(mm, "MachineDeployed").is_some_and(|c| c.message.contains("16384"))
+        })
+        .await;
+    assert!(marked(&sim, &mm).is_empty());
+    let disk = w
+        .wait_mm("disk0", 60, "disk machine provisioned", provisioned)
+        .await;
+    assert_eq!(disk.status.unwrap().deployed_in_memory, Some(false));
+
+    sim.control()
+        .add_machine(spec_machine("big", 32768))
+        .unwrap();
+    let mm = w
+        .wait_mm("mem0", 60, "provisioned in memory", provisioned)
+        .await;
+    let id = mm.spec.system_id.clone().unwrap();
+    let m = sim.control().machine(&id).unwrap();
+    assert_eq!(m.hostname, "big");
+    assert!(m.ephemeral_deploy);
+    assert_eq!(mm.status.unwrap().deployed_in_memory, Some(true));
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_for_capacity_then_provisions_when_machines_are_added() {
+    let w = World::new("capacity").await;
+    let sim = sim(0, MaasVersion::V3_6, 300).await;
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    w.machine(
+        "c1",
+        "w0",
+        false,
+        Some(b"#cloud-config\n"),
+        json!({"image": "jammy"}),
+    )
+    .await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    let mm = w
+        .wait_mm("w0", 30, "WaitingForCapacity", |mm| {
+            reason(mm, "MachineDeployed") == "WaitingForCapacity"
+        })
+        .await;
+    assert!(
+        condition(&mm, "MachineDeployed")
+            .unwrap()
+            .message
+            .contains("No machine available"),
+        "MAAS's message is in the condition: {:?}",
+        condition(&mm, "MachineDeployed")
+    );
+    sim.control().add_machine(ready_machine("late")).unwrap();
+    w.wait_mm(
+        "w0",
+        60,
+        "provisioned after capacity was added",
+        provisioned,
+    )
+    .await;
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_deployment_is_retried_on_another_machine() {
+    let w = World::new("retry").await;
+    let sim = sim(3, MaasVersion::V3_6, 300).await;
+    sim.control()
+        .add_scripted_fault(maas_sim::ScriptedFault::FailDeploys { count: 1 });
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    w.machine(
+        "c1",
+        "w0",
+        false,
+        Some(b"#cloud-config\n"),
+        json!({"image": "jammy"}),
+    )
+    .await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    let mm = w.wait_mm("w0", 60, "provisioned", provisioned).await;
+    let life = mm.status.as_ref().unwrap().lifecycle.clone().unwrap();
+    assert_eq!(life.deploy_failures, 1);
+    let failed = life
+        .avoid_system_ids
+        .first()
+        .cloned()
+        .expect("failed machine remembered");
+    let id = mm.spec.system_id.clone().unwrap();
+    assert_ne!(failed, id, "retried on another machine");
+    let f = sim.control().machine(&failed).unwrap();
+    assert_eq!(
+        f.status,
+        NodeStatus::Ready,
+        "failed machine released: {f:?}"
+    );
+    assert_eq!(marked(&sim, &mm).len(), 1);
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gives_up_after_the_retry_limit_and_releases_everything() {
+    let w = World::new("giveup").await;
+    let sim = sim(4, MaasVersion::V3_6, 200).await;
+    sim.control()
+        .add_scripted_fault(maas_sim::ScriptedFault::FailDeploys { count: 10 });
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    w.machine(
+        "c1",
+        "w0",
+        false,
+        Some(b"#cloud-config\n"),
+        json!({"image": "jammy"}),
+    )
+    .await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    let mm = w
+        .wait_mm("w0", 90, "terminal DeployFailed", |mm| {
+            mm.status
+                .as_ref()
+                .and_then(|s| s.lifecycle.as_ref())
+                .is_some_and(|l| l.failure.is_some())
+                && reason(mm, "Ready") == "DeployFailed"
+        })
+        .await;
+    let life = mm.status.as_ref().unwrap().lifecycle.clone().unwrap();
+    assert_eq!(
+        life.deploy_failures, 3,
+        "3 attempts with max_deploy_retries=2"
+    );
+    assert!(
+        condition(&mm, "Ready")
+            .unwrap()
+            .message
+            .contains("giving up")
+    );
+    eventually(20, "every machine released", || async {
+        sim.control()
+            .machines()
+            .iter()
+            .all(|m| m.status == NodeStatus::Ready && m.owner.is_none())
+    })
+    .await;
+    assert!(!provisioned(&w.mm("w0").await.unwrap()));
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_timeout_fails_the_attempt() {
+    let w = World::new("timeout").await;
+    let sim = sim(2, MaasVersion::V3_6, 120_000).await;
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    w.machine(
+        "c1",
+        "w0",
+        false,
+        Some(b"#cloud-config\n"),
+        json!({"image": "jammy"}),
+    )
+    .await;
+    let mut cfg = config(&w.name(), Some(creds(&sim)));
+    cfg.lifecycle.deploy_timeout = Duration::from_secs(2);
+    cfg.lifecycle.max_deploy_retries = 0;
+    let ctrl = w.controller_with(cfg);
+    let mm = w
+        .wait_mm("w0", 60, "timed out", |mm| {
+            mm.status
+                .as_ref()
+                .and_then(|s| s.lifecycle.as_ref())
+                .and_then(|l| l.last_deploy_failure.clone())
+                .is_some_and(|f| f.contains("did not finish"))
+                && reason(mm, "Ready") == "DeployFailed"
+        })
+        .await;
+    eventually(20, "timed-out machine released", || async {
+        marked(&sim, &mm)
+            .iter()
+            .all(|m| m.status == NodeStatus::Ready || m.status == NodeStatus::Releasing)
+            && sim
+                .control()
+                .machines()
+                .iter()
+                .all(|m| m.status != NodeStatus::Deploying)
+    })
+    .await;
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_right_after_allocation_is_adopted_not_leaked() {
+    let w = World::new("crash").await;
+    let sim = sim(3, MaasVersion::V3_6, 300).await;
+    // MAAS allocates, then the connection drops before the answer; listing is
+    // slow, so the controller is killed before it can see the machine.
+    sim.control()
+        .add_scripted_fault(maas_sim::ScriptedFault::DropConnection {
+            op: "allocate".into(),
+            count: 1,
+        });
+    sim.control().add_fault(maas_sim::OpFault {
+        op: "MachinesHandler.read".into(),
+        error_rate: 0.0,
+        status: 503,
+        body: None,
+        latency_ms: 1500,
+    });
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(
+        &cluster,
+        json!({"dnsDomain": "maas", "controlPlaneEndpoint": {"host": "api.example", "port": 6443}}),
+    )
+    .await;
+    let (_, mm) = w
+        .machine(
+            "c1",
+            "w0",
+            false,
+            Some(b"#cloud-config\n"),
+            json!({"image": "jammy"}),
+        )
+        .await;
+    let mut cfg = config(&w.name(), Some(creds(&sim)));
+    cfg.lifecycle.capacity_backoff = Duration::from_secs(60);
+    let first = w.controller_with(cfg.clone());
+    eventually(30, "MAAS allocated a machine for w0", || async {
+        !marked(&sim, &mm).is_empty()
+    })
+    .await;
+    first.abort().await;
+    let allocated = marked(&sim, &mm);
+    assert_eq!(allocated.len(), 1);
+    assert!(
+        w.mm("w0").await.unwrap().spec.system_id.is_none(),
+        "crashed before recording"
+    );
+    sim.control().clear_faults();
+
+    let second = w.controller_with(cfg);
+    let mm = w
+        .wait_mm("w0", 60, "provisioned after restart", provisioned)
+        .await;
+    assert_eq!(
+        mm.spec.system_id.as_deref(),
+        Some(allocated[0].system_id.as_str())
+    );
+    assert_eq!(
+        marked(&sim, &mm).len(),
+        1,
+        "exactly one machine carries our marker"
+    );
+    assert_eq!(
+        sim.control()
+            .counters()
+            .by_action
+            .get("MachinesHandler.allocate"),
+        Some(&1),
+        "no second allocation"
+    );
+    second.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreated_without_status_like_clusterctl_move_is_not_allocated_again() {
+    let w = World::new("move").await;
+    let sim = sim(3, MaasVersion::V3_6, 300).await;
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    let (machine, _) = w
+        .machine(
+            "c1",
+            "w0",
+            false,
+            Some(b"#cloud-config\n"),
+            json!({"image": "jammy"}),
+        )
+        .await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    let before = w.wait_mm("w0", 60, "provisioned", provisioned).await;
+    // clusterctl move: pause, copy (without status), delete the source.
+    w.set_cluster_paused("c1", true).await;
+    w.wait_mm("w0", 30, "Paused", |mm| reason(mm, "Paused") == "Paused")
+        .await;
+    ctrl.shutdown().await;
+    let api = w.api::<capi_types::MaasMachine>();
+    api.patch(
+        "w0",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    api.delete("w0", &Default::default()).await.unwrap();
+    eventually(10, "source gone", || async { w.mm("w0").await.is_none() }).await;
+    let spec = serde_json::to_value(&before.spec).unwrap();
+    let moved = w.maas_machine_owned(&machine, spec).await;
+    assert_ne!(moved.uid(), before.uid());
+    let allocations = sim
+        .control()
+        .counters()
+        .by_action
+        .get("MachinesHandler.allocate")
+        .copied();
+    w.set_cluster_paused("c1", false).await;
+
+    let ctrl = w.controller(Some(creds(&sim)));
+    let mm = w
+        .wait_mm("w0", 60, "provisioned again after the move", |mm| {
+            provisioned(mm) && reason(mm, "Ready") == "Ready"
+        })
+        .await;
+    assert_eq!(mm.spec.system_id, before.spec.system_id);
+    assert_eq!(mm.spec.provider_id, before.spec.provider_id);
+    assert_eq!(
+        sim.control()
+            .counters()
+            .by_action
+            .get("MachinesHandler.allocate")
+            .copied(),
+        allocations,
+        "no second allocation"
+    );
+    let m = sim
+        .control()
+        .machine(before.spec.system_id.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(m.status, NodeStatus::Deployed);
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poller_keeps_maas_requests_per_tick_constant() {
+    const N: usize = 8;
+    let w = World::new("poller").await;
+    // Deploys take long: every machine stays Deploying during the window.
+    let sim = sim(N, MaasVersion::V3_6, 120_000).await;
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(
+        &cluster,
+        json!({"dnsDomain": "maas", "controlPlaneEndpoint": {"host": "api.example", "port": 6443}}),
+    )
+    .await;
+    for i in 0..N {
+        w.machine(
+            "c1",
+            &format!("w{i}"),
+            false,
+            Some(b"#cloud-config\n"),
+            json!({"image": "jammy"}),
+        )
+        .await;
+    }
+    let ctrl = w.controller(Some(creds(&sim)));
+    eventually(60, "all machines deploying", || async {
+        sim.control()
+            .machines()
+            .iter()
+            .filter(|m| m.status == NodeStatus::Deploying)
+            .count()
+            == N
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sim.control().clear_requests();
+    let window = Duration::from_secs(3);
+    tokio::time::sleep(window).await;
+    let requests = sim.control().requests();
+    let ticks = (window.as_millis() / 200) as usize;
+    let lists: Vec<_> = requests
+        .iter()
+        .filter(|r| r.action.as_deref() == Some("MachinesHandler.read"))
+        .collect();
+    assert!(
+        requests.len() <= ticks + 3,
+        "{} requests in {window:?} with {N} deploying machines (poll 200ms): {requests:#?}",
+        requests.len()
+    );
+    assert!(
+        lists.len() >= ticks / 2,
+        "the poller lists every tick: {requests:#?}"
+    );
+    assert_eq!(
+        requests.len(),
+        lists.len(),
+        "only the poller's list requests while nothing changes"
+    );
     ctrl.shutdown().await;
 }

@@ -310,9 +310,25 @@ pub fn creds(sim: &RunningSimulator) -> MaasCredentials {
     MaasCredentials::new(sim.endpoint(), sim.admin_api_key())
 }
 
+/// A Ready machine: 4 cores, 16 GiB, one 100 GB disk.
+pub fn ready_machine(hostname: &str) -> maas_sim::MachineSpec {
+    maas_sim::MachineSpec {
+        hostname: Some(hostname.into()),
+        cpu_count: Some(4),
+        memory: Some(16384),
+        ..Default::default()
+    }
+}
+
+/// A simulator with `machines` identical Ready machines (`node-0`, ...).
 pub async fn sim(machines: usize, version: MaasVersion, deploy_ms: u64) -> RunningSimulator {
     Simulator::builder()
-        .machines(machines)
+        .inventory(maas_sim::Inventory {
+            machines: (0..machines)
+                .map(|i| ready_machine(&format!("node-{i}")))
+                .collect(),
+            ..Default::default()
+        })
         .seed(42)
         .maas_version(version)
         .deploy_duration(Duration::from_millis(deploy_ms))
