@@ -1,3 +1,319 @@
-//! `capmaas-manager`: flags in, `capmaas_controller` out.
+//! `capmaas-manager`: the MAAS Cluster API infrastructure provider's manager.
+//! Thin: flags in, `capmaas_controller` out. See `docs/operations.md`.
 
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use capmaas_controller::http::{health_router, metrics_router, serve};
+use capmaas_controller::{ControllerConfig, MaasCredentials, Manager};
+use clap::{Parser, Subcommand, ValueEnum};
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print every CRD of this provider as YAML (the content of config/crd/).
+    Crd,
+}
+
+/// Cluster API infrastructure provider for MAAS.
+#[derive(Debug, Parser)]
+#[command(name = "capmaas-manager", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Watch only this namespace (default: all).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Reconcile only objects labelled cluster.x-k8s.io/watch-filter=<value>.
+    #[arg(long)]
+    watch_filter: Option<String>,
+    /// Concurrent reconciles per kind.
+    #[arg(long, default_value_t = 10)]
+    concurrency: u16,
+    /// Resync period of provisioned machines and clusters (e.g. 10m).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    sync_period: Duration,
+    /// Period of the shared MAAS poller (one list request per MAAS per tick).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    poll_interval: Duration,
+    /// Hold a Lease before reconciling (run several replicas).
+    #[arg(long)]
+    leader_elect: bool,
+    /// Namespace of the leader-election Lease (default: $POD_NAMESPACE, else --namespace, else capmaas-system).
+    #[arg(long)]
+    leader_elect_namespace: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "capmaas-manager-leader")]
+    leader_elect_lease_name: String,
+    /// Lease duration.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    leader_elect_lease_duration: Duration,
+    /// Address of /metrics.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    metrics_addr: SocketAddr,
+    /// Address of /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:9440")]
+    health_addr: SocketAddr,
+    /// Default MAAS endpoint (MaasClusters without credentialsRef).
+    #[arg(long, env = "MAAS_ENDPOINT")]
+    maas_endpoint: Option<String>,
+    /// Default MAAS API key (consumer:token:secret).
+    #[arg(long, env = "MAAS_API_KEY", hide_env_values = true)]
+    maas_api_key: Option<String>,
+    /// PEM CA bundle for the default MAAS endpoint.
+    #[arg(long)]
+    maas_ca_bundle: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Log level or filter (e.g. info, capmaas_controller=debug).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("capmaas-manager: {message}");
+    ExitCode::from(2)
+}
+
+fn crds() -> Result<String, String> {
+    let mut files = capi_types::crds::render_all().map_err(|e| e.to_string())?;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(files
+        .into_iter()
+        .map(|(_, yaml)| yaml)
+        .collect::<Vec<_>>()
+        .join("---\n"))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("invalid arguments");
+            return usage_error(line.trim_start_matches("error: "));
+        }
+    };
+    if let Some(Command::Crd) = cli.command {
+        return match crds() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("capmaas-manager: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let filter = match EnvFilter::try_new(&cli.log_level) {
+        Ok(f) => f,
+        Err(e) => return usage_error(&format!("invalid --log-level {:?}: {e}", cli.log_level)),
+    };
+    let credentials = match (&cli.maas_endpoint, &cli.maas_api_key) {
+        (Some(endpoint), Some(key)) => {
+            let mut c = MaasCredentials::new(endpoint, key);
+            if let Some(path) = &cli.maas_ca_bundle {
+                match std::fs::read(path) {
+                    Ok(pem) => c = c.with_ca_bundle(pem),
+                    Err(e) => {
+                        return usage_error(&format!(
+                            "cannot read --maas-ca-bundle {}: {e}",
+                            path.display()
+                        ));
+                    }
+                }
+            }
+            if let Err(e) = maas_check(&c) {
+                return usage_error(&e);
+            }
+            Some(c)
+        }
+        (None, None) => None,
+        (Some(_), None) => {
+            return usage_error("--maas-endpoint needs --maas-api-key (or MAAS_API_KEY)");
+        }
+        (None, Some(_)) => {
+            return usage_error("--maas-api-key needs --maas-endpoint (or MAAS_ENDPOINT)");
+        }
+    };
+    if cli.concurrency == 0 {
+        return usage_error("--concurrency must be at least 1");
+    }
+    match cli.log_format {
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("capmaas-manager: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, credentials)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "manager failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn maas_check(c: &MaasCredentials) -> Result<(), String> {
+    capmaas_controller::config::validate_credentials(c)
+        .map_err(|e| format!("default MAAS credentials: {e}"))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn run(cli: Cli, credentials: Option<MaasCredentials>) -> anyhow::Result<ExitCode> {
+    let client = kube::Client::try_default().await?;
+    let config = ControllerConfig {
+        namespace: cli.namespace.clone(),
+        watch_filter: cli.watch_filter.clone(),
+        concurrency: cli.concurrency,
+        poll_interval: cli.poll_interval,
+        default_credentials: credentials,
+        instance: std::env::var("POD_NAME").ok(),
+        ..ControllerConfig::default()
+    }
+    .with_sync_period(cli.sync_period);
+    let manager = Manager::new(client.clone(), config);
+    let readiness = manager.readiness();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let (health, health_task) = serve(
+        cli.health_addr,
+        health_router(readiness),
+        stopped(stop_rx.clone()),
+    )
+    .await?;
+    let (metrics, metrics_task) = serve(
+        cli.metrics_addr,
+        metrics_router(manager.metrics()),
+        stopped(stop_rx.clone()),
+    )
+    .await?;
+    tracing::info!(%health, %metrics, "serving /healthz, /readyz and /metrics");
+
+    let signal = {
+        let tx = stop_tx.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("signal received");
+            let _ = tx.send(true);
+        })
+    };
+    let mut code = ExitCode::SUCCESS;
+    if cli.leader_elect {
+        let ns = cli
+            .leader_elect_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .or_else(|| cli.namespace.clone())
+            .unwrap_or_else(|| "capmaas-system".to_owned());
+        let identity = format!(
+            "{}-{}",
+            std::env::var("POD_NAME").unwrap_or_else(|_| "capmaas-manager".into()),
+            std::process::id()
+        );
+        let secs = cli.leader_elect_lease_duration.as_secs().max(2);
+        let lease = LeaseManagerBuilder::new(client.clone(), &cli.leader_elect_lease_name)
+            .with_namespace(&ns)
+            .with_identity(&identity)
+            .with_duration(secs)
+            .with_grace((secs / 3).max(1))
+            .build()
+            .await?;
+        let (mut leader, lease_task) = lease.watch().await;
+        tracing::info!(lease = %cli.leader_elect_lease_name, namespace = %ns, %identity, "waiting for leadership");
+        let mut stop = stop_rx.clone();
+        let lead = tokio::select! {
+            r = leader.wait_for(|l| *l) => r.is_ok(),
+            _ = stop.wait_for(|s| *s) => false,
+        };
+        if lead {
+            tracing::info!("leading");
+            let mut lost_rx = leader.clone();
+            let lost = tokio::spawn(async move {
+                let _ = lost_rx.wait_for(|l| !*l).await;
+            });
+            let lost_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = lost_flag.clone();
+            let stop = stopped(stop_rx.clone());
+            manager
+                .run(async move {
+                    tokio::select! {
+                        _ = lost => {
+                            tracing::error!("leadership lost");
+                            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        () = stop => {}
+                    }
+                })
+                .await;
+            if lost_flag.load(std::sync::atomic::Ordering::SeqCst) {
+                code = ExitCode::FAILURE;
+            }
+        }
+        // Closing the channel makes the lease task release the Lease.
+        drop(leader);
+        match lease_task.await {
+            Ok(Ok(_)) => tracing::info!("lease released"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "releasing the lease failed"),
+            Err(e) => tracing::warn!(error = %e, "lease task failed"),
+        }
+    } else {
+        manager.run(stopped(stop_rx.clone())).await;
+    }
+    let _ = stop_tx.send(true);
+    signal.abort();
+    let _ = health_task.await;
+    let _ = metrics_task.await;
+    Ok(code)
+}

@@ -156,3 +156,9 @@ mod tests {
         assert_eq!(c.sync_period, Duration::from_secs(42));
     }
 }
+
+/// Checks that `creds` can build a MAAS client (endpoint form, key form);
+/// the error names the problem, never the key.
+pub fn validate_credentials(creds: &MaasCredentials) -> Result<(), maas_api::ConfigError> {
+    maas_api::ClientConfig::new(&creds.endpoint, &creds.api_key).map(|_| ())
+}
