@@ -134,6 +134,12 @@ impl ControllerConfig {
     }
 }
 
+/// Checks that `creds` can build a MAAS client (endpoint form, key form);
+/// the error names the problem, never the key.
+pub fn validate_credentials(creds: &MaasCredentials) -> Result<(), maas_api::ConfigError> {
+    maas_api::ClientConfig::new(&creds.endpoint, &creds.api_key).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,10 +161,4 @@ mod tests {
         assert_eq!(c.lifecycle.steady_interval, Duration::from_secs(42));
         assert_eq!(c.sync_period, Duration::from_secs(42));
     }
-}
-
-/// Checks that `creds` can build a MAAS client (endpoint form, key form);
-/// the error names the problem, never the key.
-pub fn validate_credentials(creds: &MaasCredentials) -> Result<(), maas_api::ConfigError> {
-    maas_api::ClientConfig::new(&creds.endpoint, &creds.api_key).map(|_| ())
 }
