@@ -42,6 +42,8 @@ mod constraints;
 mod control;
 mod events;
 mod faults;
+#[cfg(test)]
+mod invariants;
 mod inventory;
 mod lifecycle;
 mod model;

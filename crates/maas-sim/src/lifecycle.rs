@@ -534,7 +534,16 @@ impl State {
             return;
         };
         if m.dynamic {
-            self.remove_machine(mid);
+            // Deleted right after this request has answered (MAAS renders
+            // the in-memory machine, then it is gone).
+            let now = self.now_ms;
+            self.schedule(
+                mid,
+                vec![Step {
+                    at_ms: now,
+                    action: Action::Remove,
+                }],
+            );
             return;
         }
         let commissioned = m.commissioned;
@@ -737,7 +746,28 @@ impl State {
             .get(&mid)
             .map(|m| m.status)
             .unwrap_or(NodeStatus::New);
-        if status.releasable() {
+        if matches!(status, NodeStatus::Releasing | NodeStatus::DiskErasing) {
+            // A release in flight: finish it now so that the Broken machine
+            // holds no owner or AUTO addresses.
+            self.unschedule(mid);
+            self.release_auto_ips(mid);
+            self.set_owner(mid, None);
+            let on = self
+                .machines
+                .get(&mid)
+                .map(|m| m.power_state == PowerState::On)
+                .unwrap_or(false);
+            if on {
+                let at = self.now_ms + self.timings.power.as_millis() as u64;
+                self.schedule(
+                    mid,
+                    vec![Step {
+                        at_ms: at,
+                        action: Action::Power(PowerState::Off),
+                    }],
+                );
+            }
+        } else if status.releasable() {
             let was_on = self
                 .machines
                 .get(&mid)
@@ -803,6 +833,7 @@ impl State {
             }
         }
         if target == NodeStatus::Ready {
+            self.release_auto_ips(mid);
             self.set_owner(mid, None);
         }
         self.set_status(mid, target);
@@ -1036,6 +1067,7 @@ impl State {
                     self.finalize_release(mid);
                 }
             }
+            Action::Remove => self.remove_machine(mid),
             Action::CompleteCommission => {
                 if self.machines.get(&mid).map(|m| m.status) != Some(NodeStatus::Commissioning) {
                     return;

@@ -535,6 +535,8 @@ pub(crate) enum Action {
     FinishErase,
     CompleteRelease,
     CompleteCommission,
+    /// Delete the machine (released dynamic VMs).
+    Remove,
 }
 
 #[derive(Clone)]

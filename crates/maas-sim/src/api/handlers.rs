@@ -724,7 +724,8 @@ fn machine_power_on(sh: &Shared, c: &Ctx) -> HandlerResult {
 
 fn machine_power_off(sh: &Shared, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
-    match sh.write().power_off(user, c.arg(0), &c.body)? {
+    let outcome = sh.write().power_off(user, c.arg(0), &c.body)?;
+    match outcome {
         Some(mid) => render_machine_reply(sh, mid),
         None => Ok(Reply::json(&Value::Null)),
     }
