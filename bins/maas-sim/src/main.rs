@@ -1,3 +1,287 @@
 //! The maas-sim binary: a MAAS API simulator on a TCP port.
+//!
+//! ```console
+//! maas-sim --listen 127.0.0.1:5240 --machines 20 --api-key <consumer:token:secret> \
+//!          --deploy-seconds 5 --seed 7 --maas-version 3.7 --inventory FILE
+//! ```
+//!
+//! stdout, one `KEY=value` per line (the first line is always the admin key):
+//! `MAAS_API_KEY`, `MAAS_ENDPOINT`, `MAAS_USER_API_KEY`, `MAAS_SIM_CONTROL`.
+//! Logs go to stderr. Bad flags exit 2 with a one-line reason; SIGINT and
+//! SIGTERM shut down cleanly.
 
-fn main() {}
+use clap::Parser;
+use maas_sim::{Inventory, MaasVersion, OpFault, ScriptedFault, Simulator};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A MAAS 2.0 API simulator.
+#[derive(Parser)]
+#[command(name = "maas-sim", version, about)]
+struct Cli {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, default_value = "127.0.0.1:5240")]
+    listen: String,
+    /// Generate this many machines (deterministic from --seed).
+    #[arg(long, default_value_t = 0)]
+    machines: usize,
+    /// The admin's API key `consumer:token:secret` (generated when missing).
+    #[arg(long, env = "MAAS_SIM_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// The non-admin user's API key (generated when missing).
+    #[arg(long, env = "MAAS_SIM_USER_API_KEY", hide_env_values = true)]
+    user_api_key: Option<String>,
+    /// Deploying → Deployed, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    deploy_seconds: f64,
+    /// Releasing → Ready, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    release_seconds: f64,
+    /// Commissioning → Ready, in seconds.
+    #[arg(long, default_value_t = 3.0)]
+    commission_seconds: f64,
+    /// Disk erasing, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    erase_seconds: f64,
+    /// Delay before power changes are observed, in seconds.
+    #[arg(long, default_value_t = 0.5)]
+    power_seconds: f64,
+    /// Seed for ids, hostnames and the generated inventory.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// MAAS version profile: 3.4, 3.5, 3.6, 3.7 or 3.8 (MAAS main).
+    #[arg(long, default_value = "3.6")]
+    maas_version: String,
+    /// Inventory file (YAML, or JSON when it ends in .json).
+    #[arg(long)]
+    inventory: Option<std::path::PathBuf>,
+    /// Error rate of an operation, `OP=RATE` (e.g. `allocate=0.1`); repeatable.
+    #[arg(long = "fault-rate", value_name = "OP=RATE")]
+    fault_rates: Vec<String>,
+    /// Added latency of an operation, `OP=MS`; repeatable.
+    #[arg(long = "fault-latency", value_name = "OP=MS")]
+    fault_latencies: Vec<String>,
+    /// Make the next N deployments fail.
+    #[arg(long, default_value_t = 0)]
+    fail_deploys: u32,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log filter (`info`, `maas_sim=debug`, …); RUST_LOG also works.
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+/// A flag error: one line on stderr, exit status 2.
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("maas-sim: {msg}");
+    ExitCode::from(2)
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration, String> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(format!("--{name} must be a non-negative number of seconds"))
+    }
+}
+
+fn op_value(flag: &str, s: &str) -> Result<(String, f64), String> {
+    let (op, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("--{flag} expects OP=VALUE, got '{s}'"))?;
+    let v: f64 = v
+        .parse()
+        .map_err(|_| format!("--{flag} expects a number after '=', got '{s}'"))?;
+    if op.is_empty() || !v.is_finite() || v < 0.0 {
+        return Err(format!(
+            "--{flag} expects OP=VALUE with a non-negative value, got '{s}'"
+        ));
+    }
+    Ok((op.to_string(), v))
+}
+
+fn faults(cli: &Cli) -> Result<Vec<OpFault>, String> {
+    let mut out = Vec::new();
+    for f in &cli.fault_rates {
+        let (op, rate) = op_value("fault-rate", f)?;
+        if rate > 1.0 {
+            return Err(format!("--fault-rate must be between 0 and 1, got '{f}'"));
+        }
+        out.push(OpFault {
+            op,
+            error_rate: rate,
+            status: 503,
+            body: None,
+            latency_ms: 0,
+        });
+    }
+    for f in &cli.fault_latencies {
+        let (op, ms) = op_value("fault-latency", f)?;
+        out.push(OpFault {
+            op,
+            error_rate: 0.0,
+            status: 503,
+            body: None,
+            latency_ms: ms as u64,
+        });
+    }
+    Ok(out)
+}
+
+fn init_logging(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cli.log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            return usage(first.trim_start_matches("error: "));
+        }
+    };
+    let version: MaasVersion = match cli.maas_version.parse() {
+        Ok(v) => v,
+        Err(e) => return usage(e),
+    };
+    let mut builder = Simulator::builder()
+        .machines(cli.machines)
+        .seed(cli.seed)
+        .maas_version(version);
+    for (name, v) in [
+        ("deploy-seconds", cli.deploy_seconds),
+        ("release-seconds", cli.release_seconds),
+        ("commission-seconds", cli.commission_seconds),
+        ("erase-seconds", cli.erase_seconds),
+        ("power-seconds", cli.power_seconds),
+    ] {
+        let d = match seconds(name, v) {
+            Ok(d) => d,
+            Err(e) => return usage(e),
+        };
+        builder = match name {
+            "deploy-seconds" => builder.deploy_duration(d),
+            "release-seconds" => builder.release_duration(d),
+            "commission-seconds" => builder.commission_duration(d),
+            "erase-seconds" => builder.erase_duration(d),
+            _ => builder.power_delay(d),
+        };
+    }
+    if let Some(k) = &cli.api_key {
+        if maas_sim::ApiKey::parse(k).is_err() {
+            return usage("--api-key must have the form consumer_key:token_key:token_secret");
+        }
+        builder = builder.api_key(k.clone());
+    }
+    if let Some(k) = &cli.user_api_key {
+        if maas_sim::ApiKey::parse(k).is_err() {
+            return usage("--user-api-key must have the form consumer_key:token_key:token_secret");
+        }
+        builder = builder.user_api_key(k.clone());
+    }
+    if let Some(path) = &cli.inventory {
+        match Inventory::from_path(path) {
+            Ok(inv) => builder = builder.inventory(inv),
+            Err(e) => return usage(e),
+        }
+    }
+    match faults(&cli) {
+        Ok(fs) => {
+            for f in fs {
+                builder = builder.fault(f);
+            }
+        }
+        Err(e) => return usage(e),
+    }
+    if cli.listen.parse::<std::net::SocketAddr>().is_err() {
+        return usage(format!(
+            "--listen expects HOST:PORT with an IP address, got '{}'",
+            cli.listen
+        ));
+    }
+    init_logging(&cli);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("maas-sim: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let sim = match builder.start(&cli.listen).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("maas-sim: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if cli.fail_deploys > 0 {
+            sim.control()
+                .add_scripted_fault(ScriptedFault::FailDeploys {
+                    count: cli.fail_deploys,
+                });
+        }
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "MAAS_API_KEY={}", sim.admin_api_key());
+            let _ = writeln!(out, "MAAS_ENDPOINT={}", sim.endpoint());
+            let _ = writeln!(out, "MAAS_USER_API_KEY={}", sim.user_api_key());
+            let _ = writeln!(out, "MAAS_SIM_CONTROL=http://{}/_sim", sim.addr());
+            let _ = out.flush();
+        }
+        tracing::info!(endpoint = %sim.endpoint(), version = %version, "ready");
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        sim.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
