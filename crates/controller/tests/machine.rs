@@ -271,6 +271,78 @@ async fn ephemeral_waits_for_a_machine_with_enough_memory_then_deploys_in_memory
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_pinned_to_a_small_machine_reports_insufficient_memory() {
+    let w = World::new("ephpin").await;
+    let sim = maas_sim::Simulator::builder()
+        .inventory(maas_sim::Inventory {
+            machines: vec![spec_machine("small", 8192), spec_machine("big", 32768)],
+            ..Default::default()
+        })
+        .maas_version(MaasVersion::V3_6)
+        .deploy_duration(Duration::from_millis(300))
+        .release_duration(Duration::from_millis(100))
+        .ticker(Duration::from_millis(20))
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let small = sim
+        .control()
+        .machines()
+        .into_iter()
+        .find(|m| m.hostname == "small")
+        .unwrap()
+        .system_id;
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    w.machine(
+        "c1",
+        "mem0",
+        false,
+        Some(b"#cloud-config\n"),
+        json!({"image": "jammy", "ephemeral": true, "systemID": small}),
+    )
+    .await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    let mm = w
+        .wait_mm("mem0", 30, "InsufficientMemory", |mm| {
+            reason(mm, "MachineDeployed") == "InsufficientMemory"
+        })
+        .await;
+    let msg = condition(&mm, "MachineDeployed").unwrap().message.clone();
+    assert!(
+        msg.contains(&small) && msg.contains("8192") && msg.contains("16384"),
+        "the condition names the machine and both sizes: {msg}"
+    );
+    let ready = condition(&mm, "Ready").unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "InsufficientMemory")
+    );
+    // Terminal and nothing asked of MAAS: no allocation, the machine is untouched.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mm = w.mm("mem0").await.unwrap();
+    assert_eq!(reason(&mm, "MachineDeployed"), "InsufficientMemory");
+    assert!(!provisioned(&mm));
+    assert_eq!(
+        sim.control()
+            .counters()
+            .by_action
+            .get("MachinesHandler.allocate"),
+        None,
+        "the small pinned machine is never allocated"
+    );
+    let m = sim.control().machine(&small).unwrap();
+    assert_eq!((m.status, m.owner), (NodeStatus::Ready, None));
+    assert!(marked(&sim, &mm).is_empty());
+    w.delete_mm("mem0").await;
+    eventually(30, "MaasMachine gone", || async {
+        w.mm("mem0").await.is_none()
+    })
+    .await;
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waits_for_capacity_then_provisions_when_machines_are_added() {
     let w = World::new("capacity").await;
     let sim = sim(0, MaasVersion::V3_6, 300).await;

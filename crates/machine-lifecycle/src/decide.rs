@@ -773,6 +773,11 @@ impl<'a> Decider<'a> {
                     return step;
                 }
                 if m.status == MaasStatus::Ready && m.owner.is_none() {
+                    // The lookup already tells whether the pinned machine can
+                    // run in memory; asking MAAS would only earn a 409.
+                    if let Some(step) = self.pinned_too_small(m) {
+                        return step;
+                    }
                     return self.allocate(machine, cluster, Some(id));
                 }
                 let owner = m.owner.as_deref().unwrap_or("nobody");
@@ -879,6 +884,31 @@ impl<'a> Decider<'a> {
         }
     }
 
+    /// Why `m` cannot take this MaasMachine's in-memory deploy, if it cannot.
+    fn too_small_for_memory(&self, m: &MaasMachineView) -> Option<String> {
+        let min = self.cfg.ephemeral_min_memory_mib;
+        (self.obs.infra.spec.ephemeral && m.memory_mib < min).then(|| {
+            format!(
+                "machine {} has {} MiB of memory; an in-memory deploy needs at least {min} MiB",
+                m.system_id, m.memory_mib
+            )
+        })
+    }
+
+    /// A pinned machine too small for the in-memory deploy is a terminal
+    /// failure (MAAS cannot choose another): whether still Ready (decided from
+    /// the lookup, before any allocation) or already allocated (released).
+    fn pinned_too_small(&mut self, m: &MaasMachineView) -> Option<Step> {
+        let base = self.too_small_for_memory(m)?;
+        Some(self.fail(
+            reasons::INSUFFICIENT_MEMORY,
+            format!(
+                "{base}: pin a machine with more memory, or recreate the MaasMachine with \
+                 spec.ephemeral: false"
+            ),
+        ))
+    }
+
     fn deploy(
         &mut self,
         m: &MaasMachineView,
@@ -888,20 +918,11 @@ impl<'a> Decider<'a> {
         let cfg = self.cfg;
         let spec = &self.obs.infra.spec;
         let id = m.system_id.as_str();
-        if spec.ephemeral && m.memory_mib < cfg.ephemeral_min_memory_mib {
-            let base = format!(
-                "machine {id} has {} MiB of memory; an in-memory deploy needs at least {} MiB",
-                m.memory_mib, cfg.ephemeral_min_memory_mib
-            );
-            if self.obs.infra.system_id_pinned() {
-                return self.fail(
-                    reasons::INSUFFICIENT_MEMORY,
-                    format!(
-                        "{base}: pin a machine with more memory, or recreate the MaasMachine with \
-                         spec.ephemeral: false"
-                    ),
-                );
+        if self.obs.infra.system_id_pinned() {
+            if let Some(step) = self.pinned_too_small(m) {
+                return step;
             }
+        } else if let Some(base) = self.too_small_for_memory(m) {
             return self.retry_deploy(m, reasons::INSUFFICIENT_MEMORY, base);
         }
         if let Some(step) = self.gates(machine, cluster) {

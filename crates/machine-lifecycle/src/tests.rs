@@ -552,6 +552,61 @@ fn ephemeral_on_a_small_pinned_machine_fails_terminally_and_releases_it() {
 }
 
 #[test]
+fn ephemeral_on_a_small_pinned_ready_machine_fails_before_allocating() {
+    // The lookup of the pinned machine shows its memory: decide from it
+    // rather than asking MAAS for >= 16 GiB by system_id (a 409 that would
+    // only read "pinned machine ... not available").
+    let mut obs = base();
+    obs.infra.spec.ephemeral = true;
+    obs.infra.spec.system_id = Some("pin001".into());
+    let mut m = machine("pin001", MaasStatus::Ready, PowerState::Off);
+    m.memory_mib = 8192;
+    obs.maas
+        .lookups
+        .insert("pin001".into(), Lookup::Found(m.clone()));
+    let d = run(&obs);
+    assert!(
+        matches!(&d.action, Action::Fail { reason, .. } if reason == reasons::INSUFFICIENT_MEMORY),
+        "{d:?}"
+    );
+    assert_eq!(deployed_reason(&d), reasons::INSUFFICIENT_MEMORY);
+    let message = &condition(&d, MACHINE_DEPLOYED).message;
+    assert!(
+        message.contains("pin001") && message.contains("8192") && message.contains("16384"),
+        "{message}"
+    );
+    assert_eq!(
+        d.progress.failure.as_ref().map(|f| f.reason.as_str()),
+        Some(reasons::INSUFFICIENT_MEMORY)
+    );
+    // Terminal: the next decision does not allocate either.
+    obs.infra.progress = d.progress.clone();
+    assert!(!matches!(run(&obs).action, Action::Allocate(_)));
+
+    // The same pinned machine with enough memory is allocated by system_id.
+    let mut obs = base();
+    obs.infra.spec.ephemeral = true;
+    obs.infra.spec.system_id = Some("pin001".into());
+    m.memory_mib = 16384;
+    obs.maas.lookups.insert("pin001".into(), Lookup::Found(m));
+    let Action::Allocate(req) = run(&obs).action else {
+        panic!("a big enough pinned machine is allocated")
+    };
+    assert_eq!(req.system_id.as_deref(), Some("pin001"));
+    assert_eq!(req.min_memory_mib, Some(16384));
+}
+
+#[test]
+fn disk_deploy_on_a_small_pinned_machine_is_allocated() {
+    let mut obs = base();
+    obs.infra.spec.system_id = Some("pin001".into());
+    let mut m = machine("pin001", MaasStatus::Ready, PowerState::Off);
+    m.memory_mib = 8192;
+    obs.maas.lookups.insert("pin001".into(), Lookup::Found(m));
+    assert!(matches!(run(&obs).action, Action::Allocate(_)));
+}
+
+#[test]
 fn deploying_is_observed_until_the_timeout() {
     let mut obs = recorded(
         base(),

@@ -372,9 +372,10 @@ impl World {
                 let free =
                     |m: &SimMachine| m.exists && m.status == MaasStatus::Ready && m.owner.is_none();
                 let pick: Vec<String> = match &req.system_id {
+                    // MAAS applies every constraint to a system_id allocation too.
                     Some(id) => self
                         .get(id)
-                        .filter(|m| free(m))
+                        .filter(|m| free(m) && m.memory_mib >= min_mem)
                         .map(|m| vec![m.id.clone()])
                         .unwrap_or_default(),
                     None => {
@@ -752,6 +753,62 @@ proptest! {
         prop_assert!(!w.finalizer, "finalizer not removed; progress {:?}", w.progress);
         let ours = w.ours();
         prop_assert!(ours.is_empty(), "leaked {:?}", ours);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
+
+    /// A pinned machine too small for an in-memory deploy is reported as
+    /// such (terminal `InsufficientMemory`), is never allocated, and the
+    /// MaasMachine still deletes cleanly; crashes and stale listings change
+    /// nothing. (MAAS applies the memory constraint to a system_id
+    /// allocation as well, so allocating first would only earn a 409.)
+    #[test]
+    fn small_pinned_machine_reports_insufficient_memory(
+        others in prop::collection::vec(prop_oneof![Just(8u64), Just(16), Just(64)], 0..6),
+        small_gib in 1u64..16,
+        at in 0usize..6,
+        crashes in prop::collection::vec(
+            (prop_oneof![4 => Just(Crash::None), 1 => Just(Crash::BeforePersist), 1 => Just(Crash::AfterPersist)],
+             prop::bool::weighted(0.2)),
+            0..12),
+    ) {
+        let mut machines: Vec<(u64, Option<&'static str>)> = others.into_iter().map(|g| (g, None)).collect();
+        let at = at % (machines.len() + 1);
+        machines.insert(at, (small_gib, None));
+        let s = Scenario {
+            machines,
+            pin: Some(at),
+            ephemeral: true,
+            version: Some(MaasVersion::new(3, 6, 5)),
+            ready_at_start: true,
+            max_retries: 2,
+            release_failures: false,
+            events: vec![],
+        };
+        let mut w = World::new(&s);
+        let pinned = format!("m{at:02}");
+        for (crash, stale) in crashes {
+            w.reconcile(crash, stale);
+        }
+        w.settle(20);
+        let failure = w.progress.failure.clone();
+        prop_assert_eq!(
+            failure.as_ref().map(|f| f.reason.as_str()),
+            Some(reasons::INSUFFICIENT_MEMORY),
+            "progress {:?}", w.progress
+        );
+        prop_assert!(failure.unwrap().message.contains(&pinned));
+        prop_assert!(!w.seen.contains_key("AllocatePinned"), "the small pinned machine was asked for: {:?}", w.seen);
+        prop_assert!(w.ours().is_empty());
+        prop_assert_eq!(w.get(&pinned).map(|m| m.status), Some(MaasStatus::Ready));
+        w.deleting = true;
+        w.settle(10);
+        prop_assert!(!w.finalizer);
     }
 }
 
