@@ -110,6 +110,13 @@ fn main() -> ExitCode {
             return usage_error(line.trim_start_matches("error: "));
         }
     };
+    // An empty --namespace or --watch-filter means "not set": the released
+    // Deployment passes `--namespace=$(CAPMAAS_WATCH_NAMESPACE)`, empty by default.
+    let cli = Cli {
+        namespace: cli.namespace.filter(|s| !s.is_empty()),
+        watch_filter: cli.watch_filter.filter(|s| !s.is_empty()),
+        ..cli
+    };
     if let Some(Command::Crd) = cli.command {
         return match crds() {
             Ok(yaml) => {
