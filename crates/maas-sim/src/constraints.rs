@@ -728,7 +728,104 @@ impl Filter {
         {
             return false;
         }
-        // Networking.
+        if self.has_network_constraints() && !self.matches_network(st, m) {
+            return false;
+        }
+        // The simulator models no PCI/USB devices: a device constraint
+        // matches nothing.
+        if self.devices.is_some() {
+            return false;
+        }
+        // Read-form filters.
+        if !in_list(self.list("id"), &m.system_id, true)
+            || !in_list(self.list("not_id"), &m.system_id, false)
+        {
+            return false;
+        }
+        if !in_list(self.list("hostname"), &m.hostname, true)
+            || !in_list(self.list("not_hostname"), &m.hostname, false)
+        {
+            return false;
+        }
+        let domain = st
+            .domains
+            .get(&m.domain_id)
+            .map(|d| d.name.as_str())
+            .unwrap_or("");
+        if !in_list(self.list("domain"), domain, true)
+            || !in_list(self.list("not_domain"), domain, false)
+        {
+            return false;
+        }
+        if !in_list(self.list("agent_name"), &m.agent_name, true)
+            || !in_list(self.list("not_agent_name"), &m.agent_name, false)
+        {
+            return false;
+        }
+        if let Some(macs) = self.list("mac_address")
+            && !m
+                .interfaces
+                .iter()
+                .filter_map(|i| st.interfaces.get(i))
+                .any(|i| macs.contains(&i.mac.to_ascii_lowercase()))
+        {
+            return false;
+        }
+        if let Some(s) = &self.statuses
+            && !s.contains(&m.status)
+        {
+            return false;
+        }
+        if let Some(s) = &self.not_statuses
+            && s.contains(&m.status)
+        {
+            return false;
+        }
+        if self.storage_map(m).is_none() {
+            return false;
+        }
+        if let Some(map) = self.interfaces()
+            && interface_map(st, m, map).is_none()
+        {
+            return false;
+        }
+        true
+    }
+
+    /// Lower bound of `Machine::cost_key` for machines meeting the
+    /// `cpu_count` and `mem` minimums.
+    pub(crate) fn min_cost_key(&self) -> u64 {
+        let cpu = self
+            .floats
+            .get("cpu_count")
+            .map(|c| c.max(0.0).ceil() as u64)
+            .unwrap_or(0);
+        let mem = self
+            .floats
+            .get("mem")
+            .map(|m| m.max(0.0).ceil() as u64)
+            .unwrap_or(0);
+        cpu.saturating_mul(1024).saturating_add(mem)
+    }
+
+    /// Whether any subnet/VLAN/fabric/link-speed constraint is present.
+    fn has_network_constraints(&self) -> bool {
+        self.subnets.is_some()
+            || self.not_subnets.is_some()
+            || self.vlans.is_some()
+            || self.not_vlans.is_some()
+            || self.floats.contains_key("link_speed")
+            || [
+                "fabrics",
+                "not_fabrics",
+                "fabric_classes",
+                "not_fabric_classes",
+            ]
+            .iter()
+            .any(|k| self.list(k).is_some())
+    }
+
+    fn matches_network(&self, st: &State, m: &Machine) -> bool {
         let ifaces: Vec<&Interface> = m
             .interfaces
             .iter()
@@ -795,62 +892,6 @@ impl Filter {
         }
         if let Some(min) = self.floats.get("link_speed")
             && !ifaces.iter().any(|i| i.link_speed as f64 >= *min)
-        {
-            return false;
-        }
-        // The simulator models no PCI/USB devices: a device constraint
-        // matches nothing.
-        if self.devices.is_some() {
-            return false;
-        }
-        // Read-form filters.
-        if !in_list(self.list("id"), &m.system_id, true)
-            || !in_list(self.list("not_id"), &m.system_id, false)
-        {
-            return false;
-        }
-        if !in_list(self.list("hostname"), &m.hostname, true)
-            || !in_list(self.list("not_hostname"), &m.hostname, false)
-        {
-            return false;
-        }
-        let domain = st
-            .domains
-            .get(&m.domain_id)
-            .map(|d| d.name.as_str())
-            .unwrap_or("");
-        if !in_list(self.list("domain"), domain, true)
-            || !in_list(self.list("not_domain"), domain, false)
-        {
-            return false;
-        }
-        if !in_list(self.list("agent_name"), &m.agent_name, true)
-            || !in_list(self.list("not_agent_name"), &m.agent_name, false)
-        {
-            return false;
-        }
-        if let Some(macs) = self.list("mac_address")
-            && !ifaces
-                .iter()
-                .any(|i| macs.contains(&i.mac.to_ascii_lowercase()))
-        {
-            return false;
-        }
-        if let Some(s) = &self.statuses
-            && !s.contains(&m.status)
-        {
-            return false;
-        }
-        if let Some(s) = &self.not_statuses
-            && s.contains(&m.status)
-        {
-            return false;
-        }
-        if self.storage_map(m).is_none() {
-            return false;
-        }
-        if let Some(map) = self.interfaces()
-            && interface_map(st, m, map).is_none()
         {
             return false;
         }
@@ -1118,7 +1159,10 @@ impl State {
         let system_id = data.get("system_id").map(str::to_string);
 
         let mut chosen = None;
-        for &(_, mid) in self.ready.iter() {
+        // cost = cpu_count*1024 + memory: machines cheaper than the minimums
+        // cannot match, so the scan starts at that cost.
+        let start = filter.min_cost_key();
+        for &(_, mid) in self.ready.range((start, 0)..) {
             let Some(m) = self.machines.get(&mid) else {
                 continue;
             };

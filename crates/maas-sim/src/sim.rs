@@ -58,6 +58,9 @@ pub(crate) struct Shared {
     pub(crate) state: RwLock<State>,
     pub(crate) clock: Clock,
     next_due: AtomicU64,
+    /// Bumped by every write; rendered JSON is cached per generation.
+    generation: AtomicU64,
+    render_cache: Mutex<std::collections::HashMap<u64, (u64, bytes::Bytes)>>,
     pub(crate) nonces: Mutex<NonceStore>,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) log: Mutex<RequestLog>,
@@ -74,6 +77,7 @@ pub(crate) struct Shared {
 pub(crate) struct StateWrite<'a> {
     guard: RwLockWriteGuard<'a, State>,
     next_due: &'a AtomicU64,
+    generation: &'a AtomicU64,
 }
 
 impl Deref for StateWrite<'_> {
@@ -91,6 +95,9 @@ impl DerefMut for StateWrite<'_> {
 
 impl Drop for StateWrite<'_> {
     fn drop(&mut self) {
+        // Still under the lock: readers never see new state with an old
+        // generation.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.next_due
             .store(self.guard.next_due().unwrap_or(u64::MAX), Ordering::Release);
     }
@@ -105,6 +112,7 @@ impl Shared {
         StateWrite {
             guard,
             next_due: &self.next_due,
+            generation: &self.generation,
         }
     }
 
@@ -114,6 +122,29 @@ impl Shared {
         if now >= self.next_due.load(Ordering::Acquire) {
             drop(self.write());
         }
+    }
+
+    /// The current write generation (read it under the state lock).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Rendered machine JSON cached for `generation`, if any.
+    pub(crate) fn cached_render(&self, machine_id: u64, generation: u64) -> Option<bytes::Bytes> {
+        self.render_cache
+            .lock()
+            .get(&machine_id)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, b)| b.clone())
+    }
+
+    /// Remember rendered machine JSON for `generation`.
+    pub(crate) fn store_render(&self, machine_id: u64, generation: u64, body: bytes::Bytes) {
+        let mut cache = self.render_cache.lock();
+        if cache.len() > 50_000 {
+            cache.clear();
+        }
+        cache.insert(machine_id, (generation, body));
     }
 
     pub(crate) fn publish_next_due(&self) {
@@ -159,7 +190,12 @@ impl Shared {
             &self.user_key,
             &self.sim_discovery,
         )?;
-        *self.state.write() = fresh;
+        {
+            let mut guard = self.state.write();
+            *guard = fresh;
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        self.render_cache.lock().clear();
         self.nonces.lock().clear();
         {
             let mut f = self.faults.lock();
@@ -381,6 +417,8 @@ impl SimulatorBuilder {
             state: RwLock::new(state),
             clock,
             next_due: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            render_cache: Mutex::new(std::collections::HashMap::new()),
             nonces: Mutex::new(NonceStore::default()),
             faults: Mutex::new(faults),
             log: Mutex::new(RequestLog::default()),

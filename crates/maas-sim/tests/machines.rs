@@ -174,6 +174,9 @@ async fn deploy_goes_through_maas_messages_and_power() {
     let ctl = sim.control();
     let m = admin.allocate(&[("name", "medium")]).await;
     let id = sid(&m);
+    // Reads are cached between writes; a write must never leave them stale.
+    assert_eq!(admin.machine(&id).await["status_name"], "Allocated");
+    assert_eq!(admin.machine(&id).await["status_name"], "Allocated");
     let d = admin
         .post(
             &format!("machines/{id}/?op=deploy"),
@@ -226,6 +229,9 @@ async fn deploy_goes_through_maas_messages_and_power() {
     let m = admin.machine(&id).await;
     assert_eq!(m["status_name"], "Deployed");
     assert_eq!(m["power_state"], "on");
+    ctl.add_machines(1).unwrap();
+    let again = admin.machine(&id).await;
+    assert_eq!(again, m, "an unrelated write re-renders the same JSON");
     assert_eq!(m["netboot"], false);
     // Deploying a deployed machine is a conflict.
     let r = admin.post(&format!("machines/{id}/?op=deploy"), &[]).await;

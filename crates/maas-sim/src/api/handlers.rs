@@ -630,15 +630,23 @@ fn render_machine_reply(sh: &Shared, mid: u64) -> HandlerResult {
 
 fn machine_read(sh: &Shared, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
-    let v = {
+    let (mid, generation, v) = {
         let st = sh.state.read();
         let mid = st.machine_for(user, c.arg(0), Perm::View)?;
+        // The generation cannot move while the read lock is held.
+        let generation = sh.generation();
+        if let Some(body) = sh.cached_render(mid, generation) {
+            return Ok(Reply::new(StatusCode::OK, Some(reply::JSON), body));
+        }
         match st.machines.get(&mid) {
-            Some(m) => render::machine(&st, m),
+            Some(m) => (mid, generation, render::machine(&st, m)),
             None => return Err(ApiError::no_match("Machine")),
         }
     };
-    Ok(Reply::json(&v))
+    // Serialization happens off the lock.
+    let reply = Reply::json(&v);
+    sh.store_render(mid, generation, reply.body.clone());
+    Ok(reply)
 }
 
 fn machine_update(sh: &Shared, c: &Ctx) -> HandlerResult {
