@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: all build test test-rust test-doc lint fmt fmt-check clippy deny demo clean kube-assets crds
+.PHONY: all build test test-rust test-doc lint fmt fmt-check clippy deny demo demo-maas clean kube-assets crds
 
 all: build
 
@@ -50,6 +50,10 @@ deny:
 ## demo: the main job on an embedded default
 demo:
 	@echo "make demo: not wired yet"; exit 1
+
+## demo-maas: the MAAS lifecycle example (maas-api) against the real maas-sim binary (docs/demo.md)
+demo-maas:
+	CARGO="$(CARGO)" examples/demo-maas/run.sh
 
 clean:
 	$(CARGO) clean
