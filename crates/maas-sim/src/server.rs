@@ -149,8 +149,22 @@ async fn parse_form(parts: &http::request::Parts, body: Bytes) -> Params {
         if let Ok(mut mp) = Multipart::from_request(req, &()).await {
             while let Ok(Some(field)) = mp.next_field().await {
                 let name = field.name().unwrap_or("").to_string();
+                // Django decodes base64 parts (python-libmaas sends them).
+                let base64_encoded = field
+                    .headers()
+                    .get("content-transfer-encoding")
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.trim().eq_ignore_ascii_case("base64"))
+                    .unwrap_or(false);
                 match field.bytes().await {
-                    Ok(b) => params.push(name, String::from_utf8_lossy(&b).into_owned()),
+                    Ok(b) => {
+                        let bytes = if base64_encoded {
+                            decode_base64(&b).unwrap_or_else(|| b.to_vec())
+                        } else {
+                            b.to_vec()
+                        };
+                        params.push(name, String::from_utf8_lossy(&bytes).into_owned());
+                    }
                     Err(_) => break,
                 }
             }
@@ -295,6 +309,18 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Resp
         std::future::pending::<()>().await;
     }
     to_response(reply, api_headers)
+}
+
+fn decode_base64(data: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let compact: Vec<u8> = data
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
 }
 
 fn not_found_page(path: &str) -> String {

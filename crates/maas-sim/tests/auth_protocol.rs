@@ -389,3 +389,48 @@ async fn describe_matches_routes() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn multipart_parts_in_base64_are_decoded() {
+    // python-libmaas sends every part with Content-Transfer-Encoding: base64.
+    let sim = start(builder().machines(2)).await;
+    let admin = Maas::admin(&sim);
+    let boundary = "XyZ123";
+    let part = |name: &str, value: &str| {
+        use base64::Engine;
+        format!(
+            "--{boundary}\r\nContent-Type: text/plain; charset=\"utf-8\"\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
+    };
+    let body = format!(
+        "{}{}--{boundary}--\r\n",
+        part("cpu_count", "1"),
+        part("agent_name", "libmaas")
+    );
+    let r = admin
+        .http
+        .post(format!("{}machines/?op=allocate", admin.base))
+        .header(
+            "Authorization",
+            oauth_header(sim.admin_api_key(), &fresh_nonce(), now_secs()),
+        )
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary=\"{boundary}\""),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let m: Value = r.json().await.unwrap();
+    assert_eq!(
+        sim.control()
+            .machine(m["system_id"].as_str().unwrap())
+            .unwrap()
+            .agent_name,
+        "libmaas"
+    );
+    sim.shutdown().await;
+}
