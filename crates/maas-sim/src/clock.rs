@@ -42,10 +42,14 @@ impl Clock {
         self.epoch_ms_at_start + sim_ms
     }
 
-    /// Current Unix time in seconds as the simulator sees it (used for the
-    /// OAuth timestamp window).
-    pub(crate) fn unix_secs(&self) -> i64 {
-        (self.unix_ms_at(self.now_ms()) / 1000) as i64
+    /// Current wall-clock Unix time in seconds (the OAuth timestamp window
+    /// uses real time: advancing the simulated clock must not expire the
+    /// clients' signatures).
+    pub(crate) fn wall_unix_secs(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
     }
 }
 

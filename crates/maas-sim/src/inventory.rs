@@ -235,7 +235,7 @@ pub struct StoragePoolSpec {
 }
 
 /// A VM host, and the simulated host that discovery will find.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct VmHostSpec {
     /// Name.
@@ -292,6 +292,23 @@ pub struct VmHostSpec {
 
 fn yes() -> bool {
     true
+}
+
+impl std::fmt::Debug for VmHostSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VmHostSpec")
+            .field("name", &self.name)
+            .field("power_type", &self.power_type)
+            .field("power_address", &self.power_address)
+            .field("project", &self.project)
+            .field("host", &self.host)
+            .field(
+                "trust_password",
+                &self.trust_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("registered", &self.registered)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why an inventory could not be used.
@@ -1014,6 +1031,11 @@ mod tests {
         assert_eq!(inv.zones[0].name, "z1");
         assert_eq!(inv.machines[0].status, Some(NodeStatus::Deployed));
         assert!(Inventory::from_yaml("bogus: 1\n").is_err());
+        let with_secret = Inventory::from_yaml(
+            "vm_hosts:\n  - {name: h, power_address: 10.0.0.1, trust_password: hunter2}\n",
+        )
+        .unwrap();
+        assert!(!format!("{with_secret:?}").contains("hunter2"));
         let json = serde_json::to_string(&inv).unwrap();
         assert_eq!(Inventory::from_json(&json).unwrap(), inv);
     }

@@ -200,6 +200,14 @@ async fn control_api_over_http() {
     let (_, m) = get(&format!("/machines/{special}")).await;
     assert_eq!(m["status"], "deployed");
 
+    // Skipping simulated time does not expire the clients' OAuth timestamps.
+    http.post(format!("{base}/advance"))
+        .json(&json!({"seconds": 7200}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.get("zones/", &[]).await.status, StatusCode::OK);
+
     // Faults over HTTP.
     let r = http
         .post(format!("{base}/faults/scripted"))

@@ -262,7 +262,7 @@ pub(crate) async fn dispatch(
                     &body,
                     &st.tokens,
                     &mut nonces,
-                    shared.clock.unix_secs(),
+                    shared.clock.wall_unix_secs(),
                 )
             };
             match outcome {
