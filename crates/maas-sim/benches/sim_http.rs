@@ -186,7 +186,9 @@ async fn read_bench(http: &reqwest::Client, machines: usize, secs: u64, concurre
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; ignore libtest-style arguments.
+    // `cargo bench` passes `--bench`. Without it (e.g. `cargo test
+    // --all-targets`), run a small smoke configuration instead.
+    let full = std::env::args().any(|a| a == "--bench");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -199,8 +201,16 @@ fn main() {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        let machines = env_u64("BENCH_MACHINES", 10_000) as usize;
-        let allocations = env_u64("BENCH_ALLOCATIONS", 2_000) as usize;
+        let (machines, allocations, read_secs) = if full {
+            (
+                env_u64("BENCH_MACHINES", 10_000) as usize,
+                env_u64("BENCH_ALLOCATIONS", 2_000) as usize,
+                env_u64("BENCH_READ_SECS", 5),
+            )
+        } else {
+            println!("smoke run (use `cargo bench` for figures)");
+            (300, 60, 1)
+        };
         println!(
             "maas-sim HTTP benchmark ({} CPUs visible)",
             std::thread::available_parallelism()
@@ -211,8 +221,8 @@ fn main() {
         allocate_bench(&http, machines, allocations, 4).await;
         read_bench(
             &http,
-            1_000,
-            env_u64("BENCH_READ_SECS", 5),
+            if full { 1_000 } else { 100 },
+            read_secs,
             env_u64("BENCH_READ_CONCURRENCY", 16) as usize,
         )
         .await;
