@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use capi_types::capi::{Cluster, Machine};
 use capi_types::constants::CLUSTER_NAME_LABEL;
@@ -266,12 +267,26 @@ impl Manager {
         let ready_task = {
             let readiness = readiness.clone();
             tokio::spawn(async move {
-                let a = mm_store.wait_until_ready().await;
-                let b = mc_store.wait_until_ready().await;
-                let c = t_store.wait_until_ready().await;
-                if a.is_ok() && b.is_ok() && c.is_ok() {
-                    tracing::info!("caches synced; ready");
-                    readiness.set(true);
+                // `Store::wait_until_ready` wakes only its latest poller (a
+                // oneshot receiver behind it keeps one waker), and each
+                // controller's runner polls the same store: a waiter that
+                // only awaited could sleep forever. Polling again now and
+                // then finds the value once anyone has received it.
+                loop {
+                    let synced = async {
+                        mm_store.wait_until_ready().await.is_ok()
+                            && mc_store.wait_until_ready().await.is_ok()
+                            && t_store.wait_until_ready().await.is_ok()
+                    };
+                    match tokio::time::timeout(Duration::from_millis(200), synced).await {
+                        Ok(true) => {
+                            tracing::info!("caches synced; ready");
+                            readiness.set(true);
+                            break;
+                        }
+                        Ok(false) => break,
+                        Err(_) => continue,
+                    }
                 }
             })
         };

@@ -374,3 +374,19 @@ async fn the_apiserver_rejects_invalid_specs_with_our_messages() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_turns_true_once_the_caches_are_synced_even_with_nothing_to_do() {
+    // An empty namespace: no event ever wakes the controllers after their
+    // initial lists, so readiness must not depend on being woken by one.
+    let w = World::new("ready").await;
+    let ctrl = w.controller(None);
+    let readiness = ctrl.readiness();
+    eventually(20, "ready after the caches synced", || {
+        let r = readiness.clone();
+        async move { r.is_ready() }
+    })
+    .await;
+    ctrl.shutdown().await;
+    assert!(!readiness.is_ready(), "not ready once stopped");
+}
