@@ -22,6 +22,15 @@ enum LogFormat {
     Json,
 }
 
+/// How VM hosts are discovered when they are created or refreshed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum VmHostDiscoveryMode {
+    /// Answer from the inventory's simulated LXD hosts (and `/_sim/lxd-hosts`).
+    Simulated,
+    /// Connect to the real LXD daemon at the VM host's address, as MAAS does.
+    Lxd,
+}
+
 /// A MAAS 2.0 API simulator.
 #[derive(Parser)]
 #[command(name = "maas-sim", version, about)]
@@ -71,6 +80,10 @@ struct Cli {
     /// Make the next N deployments fail.
     #[arg(long, default_value_t = 0)]
     fail_deploys: u32,
+    /// VM host discovery: `simulated` (inventory) or `lxd` (the real LXD
+    /// daemon at the VM host's address, over HTTPS with its certificate).
+    #[arg(long, value_enum, default_value_t = VmHostDiscoveryMode::Simulated)]
+    vmhost_discovery: VmHostDiscoveryMode,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -229,6 +242,9 @@ fn main() -> ExitCode {
             Ok(inv) => builder = builder.inventory(inv),
             Err(e) => return usage(e),
         }
+    }
+    if cli.vmhost_discovery == VmHostDiscoveryMode::Lxd {
+        builder = builder.lxd_discovery();
     }
     match faults(&cli) {
         Ok(fs) => {

@@ -46,6 +46,7 @@ mod faults;
 mod invariants;
 mod inventory;
 mod lifecycle;
+mod lxd_discovery;
 mod model;
 mod names;
 mod network;
@@ -65,6 +66,7 @@ pub use inventory::{
     DiskSpec, DomainSpec, InterfaceSpec, Inventory, InventoryError, MachineSpec, NamedSpec,
     RangeSpec, StoragePoolSpec, SubnetSpec, TagSpec, VmHostSpec,
 };
+pub use lxd_discovery::{LxdDiscovery, MAAS_PROJECT_DESCRIPTION, debian_architecture};
 pub use model::{NodeStatus, PowerState};
 pub use sim::{RunningSimulator, SimError, Simulator, SimulatorBuilder};
 pub use state::Timings;

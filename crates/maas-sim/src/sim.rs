@@ -348,6 +348,13 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Discover LXD VM hosts by connecting to the real LXD daemon at their
+    /// address, as MAAS does ([`crate::LxdDiscovery`]), instead of the
+    /// simulated hosts of the inventory.
+    pub fn lxd_discovery(self) -> Self {
+        self.discovery(Arc::new(crate::LxdDiscovery::new()))
+    }
+
     /// A standing fault from the start.
     pub fn fault(mut self, fault: OpFault) -> Self {
         self.faults.push(fault);
