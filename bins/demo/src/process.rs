@@ -1,0 +1,169 @@
+//! Child processes (maas-sim, capmaas-manager) that cannot outlive the demo.
+//!
+//! Each binary runs under a small `sh` supervisor in its own process group
+//! (so a Ctrl-C on the terminal reaches only the demo, which then stops
+//! everything in order). The supervisor's stdin is a pipe from the demo:
+//! when it closes — [`Supervised::stop`], a drop, or the demo dying, even by
+//! SIGKILL — the supervisor sends SIGTERM to the binary, then SIGKILL after
+//! 10 s, and exits with the binary's status.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use crate::DemoError;
+
+/// `sh -c SUPERVISOR <name> BINARY ARGS...`.
+const SUPERVISOR: &str = r#"
+exec 3<&0
+"$@" </dev/null 3<&- &
+child=$!
+(
+  while read -r _ <&3; do :; done
+  kill -TERM "$child" 2>/dev/null || exit 0
+  n=0
+  while kill -0 "$child" 2>/dev/null; do
+    n=$((n + 1))
+    if [ "$n" -ge 100 ]; then kill -KILL "$child" 2>/dev/null; exit 0; fi
+    sleep 0.1
+  done
+) &
+watcher=$!
+exec 3<&-
+wait "$child"
+status=$?
+kill "$watcher" 2>/dev/null
+exit "$status"
+"#;
+
+/// A binary running under its supervisor.
+#[derive(Debug)]
+pub struct Supervised {
+    name: &'static str,
+    supervisor: Child,
+    control: Option<ChildStdin>,
+    log: PathBuf,
+}
+
+impl Supervised {
+    /// Starts `binary args…` with `env` added; stderr goes to `log`, stdout
+    /// to `log` too unless `capture_stdout` (then it is returned).
+    pub fn spawn(
+        name: &'static str,
+        binary: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+        log: &Path,
+        capture_stdout: bool,
+    ) -> Result<(Supervised, Option<ChildStdout>), DemoError> {
+        if !binary.is_file() {
+            return Err(DemoError::MissingBinary {
+                name,
+                path: binary.to_owned(),
+            });
+        }
+        let io = |source| DemoError::Io {
+            what: format!("starting {name}"),
+            source,
+        };
+        let err_file = std::fs::File::create(log).map_err(io)?;
+        let out: Stdio = if capture_stdout {
+            Stdio::piped()
+        } else {
+            err_file.try_clone().map_err(io)?.into()
+        };
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(SUPERVISOR)
+            .arg(name)
+            .arg(binary)
+            .args(args)
+            .env_remove("MAAS_API_KEY")
+            .env_remove("MAAS_ENDPOINT")
+            .env_remove("MAAS_SIM_API_KEY")
+            .env_remove("MAAS_SIM_USER_API_KEY")
+            .stdin(Stdio::piped())
+            .stdout(out)
+            .stderr(err_file)
+            .process_group(0);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut supervisor = cmd.spawn().map_err(io)?;
+        let control = supervisor.stdin.take();
+        let stdout = supervisor.stdout.take();
+        Ok((
+            Supervised {
+                name,
+                supervisor,
+                control,
+                log: log.to_owned(),
+            },
+            stdout,
+        ))
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The log file (stderr, and stdout unless captured).
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// The exit status if it has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.supervisor.try_wait().ok().flatten()
+    }
+
+    /// Fails with the log's tail if the process has exited.
+    pub fn check_running(&mut self) -> Result<(), DemoError> {
+        match self.exited() {
+            Some(status) => Err(DemoError::Exited {
+                name: self.name,
+                status: status.to_string(),
+                log_tail: self.log_tail(20),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// SIGTERM (by closing the control pipe), then wait up to `grace` (the
+    /// supervisor escalates to SIGKILL after 10 s). `None`: still running.
+    pub async fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        drop(self.control.take());
+        match tokio::time::timeout(grace, self.supervisor.wait()).await {
+            Ok(Ok(status)) => Some(status),
+            _ => {
+                let _ = self.supervisor.start_kill();
+                None
+            }
+        }
+    }
+
+    /// The last `n` lines of the log.
+    pub fn log_tail(&self, n: usize) -> String {
+        tail(&self.log, n)
+    }
+}
+
+/// The last `n` lines of a file (empty when unreadable).
+pub fn tail(path: &Path, n: usize) -> String {
+    let Ok(file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let mut last = VecDeque::with_capacity(n);
+    for line in BufReader::new(file).lines().map_while(Result::ok) {
+        if last.len() == n {
+            last.pop_front();
+        }
+        last.push_back(line);
+    }
+    Vec::from(last).join("\n")
+}
