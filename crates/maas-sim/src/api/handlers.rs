@@ -398,7 +398,10 @@ pub(super) fn build_table() -> Vec<ResourceDef> {
             "Manage domains.",
             "/MAAS/api/2.0/domains/",
             &[],
-            vec![a("GET", None, "List domains.", domains_list)],
+            vec![
+                a("GET", None, "List domains.", domains_list),
+                admin(a("POST", None, "Create a domain.", domains_create)),
+            ],
         )),
         auth(h(
             "DomainHandler",
@@ -1294,6 +1297,35 @@ fn domains_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
         let mut ds: Vec<&Domain> = st.domains.values().collect();
         ds.sort_by(|a, b| a.name.cmp(&b.name));
         ds.into_iter().map(|d| render::domain(&st, d.id)).collect()
+    };
+    Ok(Reply::json(&v))
+}
+
+/// `POST domains/` (admin): MAAS's `DomainsHandler.create` with `DomainForm` (name, ttl,
+/// authoritative; the name is unique).
+fn domains_create(sh: &Shared, c: &Ctx) -> HandlerResult {
+    let name = c.body.get("name").unwrap_or("").trim().to_string();
+    let ttl = c.body.opt_int("ttl")?;
+    let authoritative = c.body.bool_or("authoritative", true)?;
+    let v = {
+        let mut st = sh.write();
+        if name.is_empty() {
+            return Err(ApiError::field("name", "This field is required."));
+        }
+        if name.chars().any(|ch| ch.is_whitespace() || ch == '/') {
+            return Err(ApiError::field(
+                "name",
+                format!("Invalid domain name: {name}."),
+            ));
+        }
+        if st.domains.values().any(|d| d.name == name) {
+            return Err(ApiError::field(
+                "name",
+                "Domain with this Name already exists.",
+            ));
+        }
+        let id = st.add_domain(&name, ttl, authoritative);
+        render::domain(&st, id)
     };
     Ok(Reply::json(&v))
 }
