@@ -5,4 +5,6 @@
 mod common;
 mod errors;
 mod machines;
+mod network;
 mod retries;
+mod vmhosts;
