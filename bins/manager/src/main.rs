@@ -290,6 +290,9 @@ async fn run(cli: Cli, credentials: Option<MaasCredentials>) -> anyhow::Result<E
             let lost = tokio::spawn(async move {
                 let _ = lost_rx.wait_for(|l| !*l).await;
             });
+            // Its clone of the leadership receiver must go too, or the
+            // channel never closes and the Lease is never released.
+            let lost_watch = lost.abort_handle();
             let lost_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let flag = lost_flag.clone();
             let stop = stopped(stop_rx.clone());
@@ -304,6 +307,7 @@ async fn run(cli: Cli, credentials: Option<MaasCredentials>) -> anyhow::Result<E
                     }
                 })
                 .await;
+            lost_watch.abort();
             if lost_flag.load(std::sync::atomic::Ordering::SeqCst) {
                 code = ExitCode::FAILURE;
             }
