@@ -7,4 +7,5 @@ mod errors;
 mod machines;
 mod network;
 mod retries;
+mod versions;
 mod vmhosts;
