@@ -420,6 +420,19 @@ async fn erase_abort_broken_fixed_lock_power() {
         .await
         .ok();
     assert!(m["workload_annotations"].get("role").is_none());
+    // The deprecated alias `set_owner_data` (MAAS's MachineHandler keeps it) does the same.
+    let m = admin
+        .post(
+            &format!("machines/{id}/?op=set_owner_data"),
+            &[("juju-model", "m1"), ("cluster", "")],
+        )
+        .await
+        .ok();
+    assert_eq!(m["owner_data"], serde_json::json!({"juju-model": "m1"}));
+    assert_eq!(
+        m["workload_annotations"],
+        serde_json::json!({"juju-model": "m1"})
+    );
 
     // Power operations are asynchronous.
     let m = admin

@@ -258,6 +258,13 @@ pub(super) fn build_table() -> Vec<ResourceDef> {
                     "Set key=value workload annotations (empty value deletes).",
                     machine_set_workload_annotations,
                 ),
+                // MAAS keeps the pre-2.5 name as a deprecated alias (juju's gomaasapi uses it).
+                a(
+                    "POST",
+                    Some("set_owner_data"),
+                    "Deprecated, use set-workload-annotations.",
+                    machine_set_workload_annotations,
+                ),
             ],
         )),
         auth(vmhosts_handler("VmHostsHandler", "/MAAS/api/2.0/vm-hosts/")),
