@@ -57,7 +57,9 @@ pub(crate) fn tag(t: &Tag) -> Value {
         "name": t.name,
         "definition": t.definition,
         "comment": t.comment,
-        "kernel_opts": t.kernel_opts,
+        // TagForm saves a missing kernel_opts as "" (MAAS lists such tags with
+        // `kernel_opts: ''`); gomaasapi's tag schema requires a string here.
+        "kernel_opts": t.kernel_opts.clone().unwrap_or_default(),
         "resource_uri": format!("{API}/tags/{}/", t.name),
     })
 }

@@ -398,6 +398,8 @@ async fn zones_pools_tags_users() {
         .await
         .ok();
     assert_eq!(t["resource_uri"], "/MAAS/api/2.0/tags/gpu/");
+    // A tag created without kernel_opts shows "" (TagForm saves the blank field), not null.
+    assert_eq!(t["kernel_opts"], "");
     let r = user.post("tags/", &[("name", "x")]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let m = sim.control().machines()[0].system_id.clone();
