@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: all build test test-rust test-doc lint fmt fmt-check clippy deny demo demo-maas clean kube-assets crds
+.PHONY: all build test test-rust test-doc test-clients lint fmt fmt-check clippy deny demo demo-maas clean kube-assets crds
 
 all: build
 
@@ -13,7 +13,7 @@ build:
 	$(CARGO) build --workspace --all-targets
 
 ## test: every test tier (unit, component, integration, real daemons)
-test: test-rust test-doc
+test: test-rust test-doc test-clients
 
 test-rust:
 	assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
@@ -27,6 +27,10 @@ kube-assets:
 
 test-doc:
 	$(CARGO) test --workspace --doc
+
+## test-clients: python-libmaas and juju's gomaasapi against the maas-sim binary (docs/conformance.md)
+test-clients:
+	CARGO="$(CARGO)" tests/third-party/run.sh
 
 ## crds: regenerate config/crd/*.yaml from crates/capi-types (a test fails when they are stale)
 crds:
