@@ -373,6 +373,8 @@ fn against_the_maas_sim_binary_in_every_mode() {
             "--test-vm-host",
             "--vm-host",
             "kvm-01",
+            "--node-ip",
+            "10.0.0.10",
             "--vm-hostname",
             "kept-vm",
             "--vm-cores",
@@ -409,6 +411,25 @@ fn against_the_maas_sim_binary_in_every_mode() {
     assert!(
         r["left_behind"][0].as_str().unwrap().contains("kept-vm"),
         "{r}"
+    );
+
+    // No VM host at that address.
+    let args = [
+        &fast[..],
+        &[
+            "--skip-lifecycle",
+            "--test-vm-host",
+            "--node-ip",
+            "10.0.0.99",
+        ],
+    ]
+    .concat();
+    let out = maas_test(&args, &env);
+    code(&out, 1);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("vm-host: no VM host has the address 10.0.0.99; MAAS has kvm-01"),
+        "{stdout}"
     );
 
     // Lifecycle kept: the machine stays Deployed.

@@ -582,6 +582,18 @@ fn unreachable_lxd_is_a_503_with_the_host_kept_registered() {
     code(&out, 1);
     assert_eq!(json(&out)["action"], "unchanged");
 
+    // The flag takes only its two values.
+    let bad = Command::new(maas_sim_binary())
+        .args(["--listen", "127.0.0.1:0", "--vmhost-discovery", "real"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("invalid value 'real' for '--vmhost-discovery"),
+        "{}",
+        text(&bad.stderr)
+    );
+
     // The default simulated discovery answers for any address.
     let simulated = SimProcess::spawn(&[]);
     let out = vmhost(&args, &simulated.env());

@@ -858,6 +858,7 @@ async fn vm_host(r: &mut Run<'_>, t: &VmHostTest) {
         None => hosts,
         Some(ip) => {
             let mut at_ip = Vec::new();
+            let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
             for h in hosts {
                 match r.maas.vm_host_parameters(h.id).await {
                     Ok(p) => {
@@ -877,6 +878,23 @@ async fn vm_host(r: &mut Run<'_>, t: &VmHostTest) {
                         return;
                     }
                 }
+            }
+            if at_ip.is_empty() {
+                r.step(
+                    "vm-host",
+                    StepStatus::Failed,
+                    started,
+                    format!(
+                        "no VM host has the address {ip}; MAAS has {}",
+                        if names.is_empty() {
+                            "no VM hosts (register one with vmhost-test)".to_owned()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                );
+                r.skip("compose", "no VM host");
+                return;
             }
             at_ip
         }
