@@ -335,6 +335,8 @@ fn main() -> ExitCode {
     if report.ok {
         ExitCode::SUCCESS
     } else {
+        let failed: Vec<&str> = report.failures().map(|s| s.name.as_str()).collect();
+        eprintln!("maas-test: failed: {}", failed.join(", "));
         ExitCode::from(EXIT_FAILURE)
     }
 }

@@ -478,6 +478,11 @@ fn against_the_maas_sim_binary_in_every_mode() {
         .next()
         .unwrap();
     assert_eq!(sim.machine(failed_sid)["status"], "ready");
+    assert!(
+        text(&out.stderr).contains("maas-test: failed: deploy"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Constraints nothing matches: the allocate step says so.
     let args = [&fast[..], &["--cpu-count", "512", "--output", "json"]].concat();

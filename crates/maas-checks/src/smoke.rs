@@ -341,6 +341,16 @@ fn status_message(m: &Machine) -> String {
         .unwrap_or_default()
 }
 
+/// `1 core`, `4 cores`.
+fn cores(n: impl Into<i64>) -> String {
+    let n = n.into();
+    if n == 1 {
+        "1 core".into()
+    } else {
+        format!("{n} cores")
+    }
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -567,9 +577,9 @@ async fn lifecycle(r: &mut Run<'_>) {
         StepStatus::Ok,
         t,
         format!(
-            "{sid} ({}): {} cores, {}, zone {}, pool {}",
+            "{sid} ({}): {}, {}, zone {}, pool {}",
             machine.hostname,
-            machine.cpu_count,
+            cores(machine.cpu_count),
             mib_as_gib(machine.memory),
             machine
                 .zone
@@ -618,7 +628,7 @@ async fn lifecycle(r: &mut Run<'_>) {
             let bad_ephemeral = opts.ephemeral && m.ephemeral_deploy == Some(false);
             r.report.machine = Some(machine_summary(&m));
             let detail = format!(
-                "{sid} Deployed in {:.1}s ({}/{}{ephemeral_note}){}",
+                "{sid} Deployed in {:.1}s: {}/{}{ephemeral_note}{}",
                 t.elapsed().as_secs_f64(),
                 if m.osystem.is_empty() {
                     "?"
@@ -779,12 +789,12 @@ fn choose_host<'h>(hosts: &'h [VmHost], t: &VmHostTest) -> Result<&'h VmHost, St
         .collect();
     let describe = |h: &VmHost| {
         format!(
-            "{} (id {}, zone {}, pool {}, {} cores and {} available)",
+            "{} (id {}, zone {}, pool {}, {} and {} available)",
             h.name,
             h.id,
             h.zone.as_ref().map(|z| z.name.as_str()).unwrap_or("?"),
             h.pool.as_ref().map(|p| p.name.as_str()).unwrap_or("?"),
-            h.available.cores,
+            cores(h.available.cores),
             mib_as_gib(h.available.memory)
         )
     };
@@ -824,8 +834,8 @@ fn choose_host<'h>(hosts: &'h [VmHost], t: &VmHostTest) -> Result<&'h VmHost, St
         .copied()
         .ok_or_else(|| {
             format!(
-                "no matching VM host can hold a VM of {} cores, {} and {} GB: {}",
-                t.cores,
+                "no matching VM host can hold a VM of {}, {} and {} GB: {}",
+                cores(t.cores),
                 mib_as_gib(i64::try_from(t.memory_mib).unwrap_or(i64::MAX)),
                 t.disk_gb,
                 candidates
@@ -972,9 +982,9 @@ async fn vm_host(r: &mut Run<'_>, t: &VmHostTest) {
         StepStatus::Ok,
         started,
         format!(
-            "{hostname} ({sid}) on {}: {} cores, {}, {} GB{}",
+            "{hostname} ({sid}) on {}: {}, {}, {} GB{}",
             host.name,
-            t.cores,
+            cores(t.cores),
             mib_as_gib(i64::try_from(t.memory_mib).unwrap_or(i64::MAX)),
             t.disk_gb,
             t.static_ip
@@ -1153,7 +1163,7 @@ mod tests {
             ..VmHostTest::default()
         };
         let err = choose_host(&hosts, &by_name).unwrap_err();
-        assert!(err.contains("can hold a VM of 1 cores"), "{err}");
+        assert!(err.contains("can hold a VM of 1 core,"), "{err}");
         let none = VmHostTest {
             zone: Some("nowhere".into()),
             ..VmHostTest::default()
