@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: all build test test-rust test-doc test-clients lint fmt fmt-check clippy deny demo demo-maas clean kube-assets crds
+.PHONY: all build test test-rust test-doc test-clients test-release lint fmt fmt-check clippy deny demo demo-maas clean kube-assets crds release-manifests docs docker-build
 
 all: build
 
@@ -13,12 +13,12 @@ build:
 	$(CARGO) build --workspace --all-targets
 
 ## test: every test tier (unit, component, integration, real daemons)
-test: test-rust test-doc test-clients
+test: test-rust test-doc test-clients test-release
 
 test-rust:
 	assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
-	$(CARGO) test --workspace --all-targets --no-fail-fast
+	$(CARGO) test --workspace --exclude release-tests --all-targets --no-fail-fast
 
 ## kube-assets: build (or find in the cache) etcd, kube-apiserver and the CAPI CRDs used by tests
 kube-assets:
@@ -35,6 +35,7 @@ test-clients:
 ## crds: regenerate config/crd/*.yaml from crates/capi-types (a test fails when they are stale)
 crds:
 	UPDATE_CRDS=1 $(CARGO) test -p capi-types --test crds
+	UPDATE_CRDS=1 $(CARGO) test -p release-tests --test helm chart_crds
 
 ## lint: formatting, clippy on all targets with -D warnings, cargo-deny
 lint: fmt-check clippy deny
@@ -68,3 +69,30 @@ demo-maas:
 
 clean:
 	$(CARGO) clean
+
+# --- release artifacts (docs/release.md) ---------------------------------------
+VERSION ?= v$(shell awk -F'"' '/^version = /{print $$2; exit}' Cargo.toml)
+
+## test-release: templates and components through the real clusterctl, the Helm chart through
+## the real helm (both built from the Go module proxy, cached), a real apiserver, the docs book
+## (mdbook), the Dockerfile and its static build (needs the musl target and musl-tools)
+test-release:
+	assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
+	clusterctl="$$(hack/release/tool.sh clusterctl)"; helm="$$(hack/release/tool.sh helm)"; \
+	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
+	CLUSTERCTL_BIN="$$clusterctl" HELM_BIN="$$helm" \
+	$(CARGO) test -p release-tests --all-targets --no-fail-fast
+
+## release-manifests: out/release (infrastructure-components.yaml, metadata.yaml, templates) and the
+## clusterctl repository out/repository (CAPMAAS_IMAGE=registry/name and VERSION=vX.Y.Z override)
+release-manifests:
+	$(CARGO) run --quiet --locked -p release-tests --bin capmaas-release -- manifests --out out --version $(VERSION)
+
+## docs: regenerate docs/reference/{cli,crds}.md, then build the book into out/book (mdbook)
+docs:
+	UPDATE_DOCS=1 $(CARGO) test --quiet -p release-tests --test docs generated
+	mdbook build
+
+## docker-build: the manager image $${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION)
+docker-build:
+	docker build -t "$${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION)" .

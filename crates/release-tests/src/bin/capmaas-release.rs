@@ -25,7 +25,7 @@ enum Command {
     },
     /// Regenerate docs/reference/cli.md and docs/reference/crds.md.
     Docs {
-        /// Directory holding the built capmaas-manager, maas-sim and lxd-test.
+        /// Directory holding the built capmaas-manager.
         #[arg(long)]
         bin_dir: PathBuf,
     },
