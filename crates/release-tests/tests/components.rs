@@ -462,4 +462,26 @@ async fn the_manager_binary_runs_with_the_deployments_command_and_arguments() {
     }
     assert_eq!(http_status(health, "/healthz"), Some(200));
     assert_eq!(http_status(metrics, "/metrics"), Some(200));
+    // SIGTERM: the pod's stop. The manager releases the Lease and exits 0.
+    let pid = running.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "capmaas-manager did not exit within 25 s of SIGTERM:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(status.success(), "exit status {status}");
 }
