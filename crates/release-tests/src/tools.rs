@@ -81,6 +81,33 @@ pub fn go_tool(name: &str) -> Result<PathBuf> {
     }
 }
 
+/// Variables `cargo test` sets for the test process that describe the test's
+/// own package. A nested cargo must not see them: build scripts watch some
+/// (ring reruns on `CARGO_PKG_NAME`), which would rebuild shared artifacts
+/// for everyone on every run.
+const PER_PACKAGE_ENV_PREFIXES: [&str; 8] = [
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+];
+
+/// Removes the per-package variables of the calling `cargo test` from `cmd`'s
+/// environment (see [`PER_PACKAGE_ENV_PREFIXES`]).
+pub fn scrub_cargo_env(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let Some(k) = key.to_str() else { continue };
+        if PER_PACKAGE_ENV_PREFIXES.iter().any(|p| k.starts_with(p)) {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
+}
+
 /// Builds a binary of this workspace (debug profile, or `profile`/`target`
 /// when given) with cargo and returns its path, read from cargo's JSON
 /// messages.
@@ -99,6 +126,7 @@ pub fn cargo_bin(package: &str, bin: &str, extra: &[&str]) -> Result<PathBuf> {
         .args(["-p", package, "--bin", bin])
         .args(extra)
         .stderr(std::process::Stdio::inherit());
+    scrub_cargo_env(&mut cmd);
     let shown = show(&cmd);
     let out = run(&mut cmd)?;
     for line in String::from_utf8_lossy(&out.stdout).lines() {

@@ -127,6 +127,7 @@ fn the_summary_links_every_guide_and_its_links_resolve() {
         "ephemeral.md",
         "lxd-vm-hosts.md",
         "lxd.md",
+        "cli.md",
         "clusterclass.md",
         "helm.md",
         "operations.md",

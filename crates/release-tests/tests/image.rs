@@ -195,7 +195,9 @@ fn the_static_build_of_the_dockerfile_yields_static_working_binaries() {
         &std::env::var_os("PATH").unwrap_or_default(),
     )))
     .unwrap();
-    let result = Command::new("bash")
+    let mut cmd = Command::new("bash");
+    release_tests::tools::scrub_cargo_env(&mut cmd);
+    let result = cmd
         .arg(&script)
         .arg("dev")
         .arg(out.path())
