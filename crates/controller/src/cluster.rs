@@ -3,7 +3,8 @@
 //! IPs of ready control-plane machines), deletion after the cluster's
 //! MaasMachines are gone.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +17,7 @@ use capi_types::{
 };
 use kube::api::{ListParams, PostParams};
 use kube::runtime::controller::Action;
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use maas_api::{DnsResource, DnsResourceFilter, DnsResourceParams};
 use machine_lifecycle as lc;
@@ -102,6 +104,59 @@ pub fn desired_ips(ready: &BTreeSet<String>, current: &BTreeSet<String>) -> Opti
         return None;
     }
     Some(ready.iter().cloned().collect())
+}
+
+/// What a MaasCluster reads from one of its MaasMachines, hashed: the
+/// cluster it belongs to, whether it is a control-plane machine, being
+/// deleted, ready, and the IP it would publish.
+#[must_use]
+pub fn machine_facts(mm: &MaasMachine) -> u64 {
+    let mut h = DefaultHasher::new();
+    mm.labels().get(CLUSTER_NAME_LABEL).hash(&mut h);
+    mm.labels().contains_key(CONTROL_PLANE_LABEL).hash(&mut h);
+    mm.metadata.deletion_timestamp.is_some().hash(&mut h);
+    machine_ready(mm).hash(&mut h);
+    published_ip(mm).hash(&mut h);
+    h.finish()
+}
+
+/// Filters the MaasMachine watch of the MaasCluster controller down to the
+/// events that can change a MaasCluster's reconcile: a machine seen for the
+/// first time, a deleted one, or a change of its [`machine_facts`]. Most
+/// status writes of a machine (allocating, deploying, ...) change none of
+/// them, and each would otherwise cost a MaasCluster reconcile with its MAAS
+/// requests (zones, DNS record).
+#[derive(Debug, Default)]
+pub struct MachineEventFilter {
+    seen: HashMap<String, u64>,
+}
+
+impl MachineEventFilter {
+    /// The MaasMachine to map to its MaasCluster, if `event` matters.
+    pub fn pass(&mut self, event: watcher::Event<MaasMachine>) -> Option<MaasMachine> {
+        let key = |mm: &MaasMachine| {
+            mm.uid().unwrap_or_else(|| {
+                format!("{}/{}", mm.namespace().unwrap_or_default(), mm.name_any())
+            })
+        };
+        match event {
+            // A re-list: forget everything, so each listed machine counts once.
+            watcher::Event::Init => {
+                self.seen.clear();
+                None
+            }
+            watcher::Event::InitDone => None,
+            watcher::Event::Delete(mm) => {
+                self.seen.remove(&key(&mm));
+                Some(mm)
+            }
+            watcher::Event::Apply(mm) | watcher::Event::InitApply(mm) => {
+                let facts = machine_facts(&mm);
+                let changed = self.seen.insert(key(&mm), facts) != Some(facts);
+                changed.then_some(mm)
+            }
+        }
+    }
 }
 
 fn owner_cluster_name(mc: &MaasCluster) -> Option<String> {
@@ -586,6 +641,83 @@ mod tests {
             desired_ips(&set(&["10.0.0.1", "10.0.0.2"]), &set(&[])),
             Some(vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned()])
         );
+    }
+
+    fn mm(uid: &str, status: serde_json::Value) -> MaasMachine {
+        serde_json::from_value(json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+            "kind": "MaasMachine",
+            "metadata": {"name": "m", "namespace": "ns", "uid": uid,
+                         "labels": {"cluster.x-k8s.io/cluster-name": "c1"}},
+            "spec": {"image": "jammy"},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn machine_events_pass_only_when_what_clusters_read_changes() {
+        use watcher::Event;
+        let mut f = MachineEventFilter::default();
+        let allocating = mm(
+            "u1",
+            json!({"conditions": [{"type": "Ready", "status": "False",
+            "reason": "Allocating", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}),
+        );
+        let deploying = mm(
+            "u1",
+            json!({"conditions": [{"type": "Ready", "status": "False",
+            "reason": "Deploying", "message": "x", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}),
+        );
+        let ready = mm(
+            "u1",
+            json!({
+            "initialization": {"provisioned": true},
+            "addresses": [{"type": "InternalIP", "address": "10.0.0.5"}],
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": "",
+                "lastTransitionTime": "2026-01-01T00:00:00Z"}]}),
+        );
+        assert!(
+            f.pass(Event::Apply(allocating.clone())).is_some(),
+            "first sight"
+        );
+        assert!(f.pass(Event::Apply(allocating)).is_none(), "unchanged");
+        assert!(
+            f.pass(Event::Apply(deploying)).is_none(),
+            "a condition message or reason alone does not concern the cluster"
+        );
+        assert!(
+            f.pass(Event::Apply(ready.clone())).is_some(),
+            "became ready"
+        );
+        let mut moved = ready.clone();
+        if let Some(s) = moved.status.as_mut() {
+            s.addresses[0].address = "10.0.0.6".into();
+        }
+        assert!(
+            f.pass(Event::Apply(moved)).is_some(),
+            "published IP changed"
+        );
+        let mut deleting = ready.clone();
+        deleting.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        assert!(
+            f.pass(Event::Apply(deleting.clone())).is_some(),
+            "being deleted"
+        );
+        assert!(f.pass(Event::Delete(deleting)).is_some(), "deleted");
+        assert!(
+            f.pass(Event::Apply(mm("u2", json!({})))).is_some(),
+            "a re-created machine (new uid) is new"
+        );
+        assert!(f.pass(Event::Init).is_none());
+        assert!(
+            f.pass(Event::InitApply(mm("u2", json!({})))).is_some(),
+            "after a re-list every machine counts once more"
+        );
+        assert!(f.pass(Event::InitDone).is_none());
     }
 
     #[test]

@@ -378,6 +378,26 @@ pub async fn execute(
     Ok(out)
 }
 
+/// `MarkProvisioned` writes two halves: `spec.providerID` and the status
+/// (`initialization.provisioned`). The spec half lands first, so that no
+/// reader (CAPI core, `clusterctl move`, which copies spec without status)
+/// ever sees a provisioned MaasMachine without its providerID. A crash in
+/// between leaves a providerID without `provisioned`, which the next
+/// decision completes. Every other action writes its status first.
+async fn spec_before_provisioned(
+    api: &Api<MaasMachine>,
+    obj: MaasMachine,
+    action: &lc::Action,
+) -> Result<MaasMachine, Error> {
+    if !matches!(action, lc::Action::MarkProvisioned(_)) {
+        return Ok(obj);
+    }
+    match spec_patch(action, &obj.spec) {
+        Some(patch) => patch_guarded(api, &obj, patch, "patch MaasMachine spec").await,
+        None => Ok(obj),
+    }
+}
+
 /// Writes `decision` into the status (guarded by resourceVersion).
 async fn persist(
     api: &Api<MaasMachine>,
@@ -719,6 +739,7 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
 
     let decision = lc::decide(&observation, cfg);
     tracing::debug!(action = ?decision.action, "decided");
+    let obj = spec_before_provisioned(&api, obj, &decision.action).await?;
     let persisted = persist(&api, &obj, &decision, now).await?;
     let outcome = execute(ctx, &maas, &api, &persisted, &decision.action).await;
     let (final_decision, requeue_extra) = match outcome {

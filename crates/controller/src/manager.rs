@@ -241,8 +241,17 @@ impl Manager {
                 None => Vec::new(),
             }
         };
+        let machine_events = {
+            let mut filter = cluster::MachineEventFilter::default();
+            watcher(api::<MaasMachine>(&client, ns), own.clone()).filter_map(move |event| {
+                futures::future::ready(match event {
+                    Ok(e) => filter.pass(e).map(Ok),
+                    Err(e) => Some(Err(e)),
+                })
+            })
+        };
         let mc_run = mc_ctrl
-            .watches(api::<MaasMachine>(&client, ns), own.clone(), mc_by_machine)
+            .watches_stream(machine_events, mc_by_machine)
             .watches(api::<Cluster>(&client, ns), other.clone(), |c: Cluster| {
                 let ns = c.namespace().unwrap_or_default();
                 c.spec

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use maas_api::{RequestEvent, RequestObserver};
@@ -78,6 +79,7 @@ pub struct Metrics {
     maas_latency: Family<MaasLatencyLabels, Histogram>,
     machines: Family<StateLabels, Gauge>,
     poller_ticks: Counter,
+    reconciles_total: AtomicU64,
     machine_states: Mutex<HashMap<String, String>>,
 }
 
@@ -156,6 +158,7 @@ impl Metrics {
             maas_latency,
             machines,
             poller_ticks,
+            reconciles_total: AtomicU64::new(0),
             machine_states: Mutex::new(HashMap::new()),
         }
     }
@@ -172,6 +175,7 @@ impl Metrics {
 
     /// Counts a reconcile.
     pub fn reconciled(&self, kind: &str, ok: bool, took: Duration) {
+        self.reconciles_total.fetch_add(1, Ordering::Relaxed);
         self.reconciles
             .get_or_create(&ReconcileLabels {
                 kind: kind.to_owned(),
@@ -193,6 +197,18 @@ impl Metrics {
                 class: class.to_owned(),
             })
             .inc();
+    }
+
+    /// Reconciles of every kind so far (tests wait for this to settle).
+    #[must_use]
+    pub fn reconciles_total(&self) -> u64 {
+        self.reconciles_total.load(Ordering::Relaxed)
+    }
+
+    /// List requests the pollers made so far.
+    #[must_use]
+    pub fn poller_lists(&self) -> u64 {
+        self.poller_ticks.get()
     }
 
     /// Counts a poller list request.

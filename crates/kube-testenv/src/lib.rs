@@ -53,6 +53,7 @@ mod crds;
 mod error;
 mod pki;
 mod process;
+mod timeouts;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -75,6 +76,7 @@ pub use crds::{FIELD_MANAGER, is_established, load_crds, parse_crds};
 pub use error::{Error, Result};
 pub use pki::{ADMIN_GROUP, ADMIN_USER};
 pub use process::process_alive;
+pub use timeouts::{TIMEOUT_SCALE_ENV, scaled, timeout_scale};
 
 use pki::{Pki, PkiFiles, write_file};
 use process::{Janitor, Server, free_port};

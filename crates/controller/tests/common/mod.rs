@@ -25,6 +25,7 @@ pub struct World {
 
 impl World {
     pub async fn new(prefix: &str) -> World {
+        init_tracing();
         let env = kube_testenv::shared().await.expect("kube-testenv");
         env.install_crds(&capi_types::crds::all().unwrap())
             .await
@@ -257,20 +258,49 @@ impl World {
         pred: impl Fn(&MaasMachine) -> bool,
     ) -> MaasMachine {
         let mut last = None;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        while tokio::time::Instant::now() < deadline {
+        let limit = kube_testenv::scaled(Duration::from_secs(secs));
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
             if let Some(mm) = self.mm(name).await {
                 if pred(&mm) {
                     return mm;
                 }
                 last = Some(mm);
             }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!(
-            "timed out after {secs}s waiting for MaasMachine {name}: {what}; last: {:#?}",
+            "timed out after {limit:?} waiting for MaasMachine {name}: {what} (a slow machine \
+             may set {}); last: {:#?}",
+            kube_testenv::TIMEOUT_SCALE_ENV,
             last.map(|m| (m.spec, m.status))
         );
+    }
+
+    /// Records every version of MaasMachine `name` the apiserver shows (a
+    /// watch sees each write), until the returned history is dropped.
+    pub fn record_mm(&self, name: &str) -> History {
+        use futures::StreamExt;
+        use kube::runtime::{WatchStreamExt, watcher};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stream = watcher(
+            self.api::<MaasMachine>(),
+            watcher::Config::default().fields(&format!("metadata.name={name}")),
+        )
+        .applied_objects();
+        let sink = seen.clone();
+        let task = tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(item) = stream.next().await {
+                if let Ok(mm) = item {
+                    sink.lock().unwrap().push(mm);
+                }
+            }
+        });
+        History { seen, task }
     }
 
     pub async fn delete_mm(&self, name: &str) {
@@ -278,6 +308,35 @@ impl World {
             .delete(name, &Default::default())
             .await
             .unwrap();
+    }
+}
+
+/// Logs to the test output when `RUST_LOG` is set (e.g.
+/// `RUST_LOG=capmaas_controller=debug`), for diagnosing a failing test.
+pub fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// The versions of one MaasMachine seen so far (see [`World::record_mm`]).
+pub struct History {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<MaasMachine>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl History {
+    pub fn versions(&self) -> Vec<MaasMachine> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for History {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -389,12 +448,45 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while tokio::time::Instant::now() < deadline {
+    let limit = kube_testenv::scaled(Duration::from_secs(secs));
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
         if f().await {
             return;
         }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("timed out after {secs}s: {what}");
+    panic!(
+        "timed out after {limit:?}: {what} (a slow machine may set {})",
+        kube_testenv::TIMEOUT_SCALE_ENV
+    );
+}
+
+/// Waits until the controller has not reconciled anything for `quiet`
+/// (nothing left to do until something changes), at most `secs` (scaled).
+pub async fn settled(ctrl: &ManagerHandle, quiet: Duration, secs: u64) {
+    let metrics = ctrl.metrics();
+    let limit = kube_testenv::scaled(Duration::from_secs(secs));
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut last = metrics.reconciles_total();
+    let mut since = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = metrics.reconciles_total();
+        if now != last {
+            last = now;
+            since = tokio::time::Instant::now();
+        } else if since.elapsed() >= quiet {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the controller kept reconciling for {limit:?} ({last} reconciles); nothing \
+             settled (a slow machine may set {})",
+            kube_testenv::TIMEOUT_SCALE_ENV
+        );
+    }
 }
