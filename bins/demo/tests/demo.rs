@@ -208,8 +208,34 @@ fn bad_knobs_exit_2_with_the_reason() {
     let out = demo(tmp.path(), "0").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("capmaas-demo: error: "), "{err}");
     assert!(err.contains("DEMO_MACHINES"), "{err}");
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn help_version_and_bad_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = demo(tmp.path(), "1").arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["Examples:", "DEMO_MACHINES", "make demo", "Exit status:"] {
+        assert!(help.contains(needle), "{needle} missing: {help}");
+    }
+    let out = demo(tmp.path(), "1").arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("capmaas-demo {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = demo(tmp.path(), "1").arg("--machines").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("capmaas-demo: error: "), "{err}");
+    assert!(err.contains("--machines"), "{err}");
+    assert_nothing_left(tmp.path());
 }
 
 #[test]

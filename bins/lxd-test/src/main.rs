@@ -8,9 +8,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use cli_support::{BadInput, EXIT_FAILURE, LogFormat, Program, Threads};
 use lxd_host::{
     AddressSetting, BridgeSpec, HostSpec, LxdClient, Secret, StorageDriver, StorageSpec, TrustSpec,
 };
+
+const PROGRAM: Program = Program::new("lxd-test");
 
 const EXAMPLES: &str = "\
 Examples:
@@ -42,12 +45,6 @@ enum Backend {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum OutputFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum LogFormat {
     Text,
     Json,
 }
@@ -138,13 +135,14 @@ struct Cli {
     #[arg(long, value_enum, default_value = "text")]
     output: OutputFormat,
 
-    /// Log format on stderr (level from RUST_LOG, default warn).
+    /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
-}
 
-/// Bad input: exit 2 with this one-line reason.
-struct BadInput(String);
+    /// Log level or filter (e.g. info, lxd_host=debug); RUST_LOG wins when set.
+    #[arg(long, value_name = "FILTER", default_value = "warn")]
+    log_level: String,
+}
 
 fn spec_from(cli: &Cli) -> Result<HostSpec, BadInput> {
     let driver = match cli.storage_backend {
@@ -208,66 +206,21 @@ fn spec_from(cli: &Cli) -> Result<HostSpec, BadInput> {
     Ok(spec)
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
-/// Clap's message as one line: the first line, plus its "possible values"
-/// or "tip" hints when there are any.
-fn one_line(err: &clap::Error) -> String {
-    let rendered = err.to_string();
-    let mut parts = Vec::new();
-    for line in rendered.lines() {
-        let l = line.trim();
-        if l.is_empty() {
-            continue;
-        }
-        if l.starts_with("Usage:") || l.starts_with("For more information") {
-            break;
-        }
-        parts.push(l.to_owned());
-    }
-    parts.join(" ")
-}
-
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match PROGRAM.parse() {
         Ok(c) => c,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("{}", one_line(&e));
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    init_logging(cli.log_format);
+    if let Err(code) = PROGRAM.init_logging(cli.log_format, &cli.log_level) {
+        return code;
+    }
     let spec = match spec_from(&cli) {
         Ok(s) => s,
-        Err(BadInput(msg)) => {
-            eprintln!("error: {msg}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return PROGRAM.bad_input(e),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match PROGRAM.runtime(Threads::Current) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(run(cli, spec))
 }
@@ -276,8 +229,7 @@ async fn run(cli: Cli, spec: HostSpec) -> ExitCode {
     let client = match &cli.lxd_socket {
         Some(path) => {
             if !path.exists() {
-                eprintln!("error: LXD socket {} does not exist", path.display());
-                return ExitCode::from(1);
+                return PROGRAM.fail(format!("LXD socket {} does not exist", path.display()));
             }
             LxdClient::unix(path)
         }
@@ -285,20 +237,14 @@ async fn run(cli: Cli, spec: HostSpec) -> ExitCode {
     };
     let client = match client {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return PROGRAM.fail(e),
     };
     let report = match lxd_host::run(&client, &spec, cli.dry_run).await {
         Ok(r) => r,
-        Err(e) if e.is_invalid_input() => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) if e.is_invalid_input() => return PROGRAM.bad_input(e),
         Err(e) => {
             match cli.output {
-                OutputFormat::Text => eprintln!("error: {e}"),
+                OutputFormat::Text => eprintln!("{}", PROGRAM.error_line(&e)),
                 OutputFormat::Json => println!(
                     "{}",
                     serde_json::json!({
@@ -309,22 +255,19 @@ async fn run(cli: Cli, spec: HostSpec) -> ExitCode {
                 ),
             }
             eprintln!("the host is NOT ready for MAAS");
-            return ExitCode::from(1);
+            return ExitCode::from(EXIT_FAILURE);
         }
     };
     match cli.output {
         OutputFormat::Text => print!("{}", report.render_text()),
         OutputFormat::Json => match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("error: cannot render the report: {e}");
-                return ExitCode::from(1);
-            }
+            Err(e) => return PROGRAM.fail(format!("cannot render the report: {e}")),
         },
     }
     if report.dry_run || report.ready {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(EXIT_FAILURE)
     }
 }

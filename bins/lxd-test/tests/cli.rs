@@ -38,6 +38,11 @@ fn assert_bad_input(args: &[&str], needle: &str) {
         "args {args:?}: expected one line, got {err:?}"
     );
     assert!(
+        lines[0].starts_with("lxd-test: error: "),
+        "args {args:?}: {:?} names the program",
+        lines[0]
+    );
+    assert!(
         lines[0].contains(needle),
         "args {args:?}: {:?} lacks {needle:?}",
         lines[0]
@@ -73,6 +78,7 @@ fn bad_flags_exit_2_with_one_line() {
         ],
         "exclude",
     );
+    assert_bad_input(&["--log-level", "info=bogus=1"], "--log-level");
 }
 
 #[test]
@@ -83,6 +89,12 @@ fn help_shows_examples_and_exits_0() {
     assert!(text.contains("--storage-backend=zfs --storage-size=50 --network-bridge=br0"));
     assert!(text.contains("--issue-token"));
     assert!(text.contains("Exit status"));
+    let out = lxd_test().arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("lxd-test {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]

@@ -7,20 +7,36 @@
 //!
 //! stdout, one `KEY=value` per line (the first line is always the admin key):
 //! `MAAS_API_KEY`, `MAAS_ENDPOINT`, `MAAS_USER_API_KEY`, `MAAS_SIM_CONTROL`.
-//! Logs go to stderr. Bad flags exit 2 with a one-line reason; SIGINT and
-//! SIGTERM shut down cleanly.
+//! Logs go to stderr. Bad flags exit 2 with one line
+//! (`maas-sim: error: <reason>`); SIGINT and SIGTERM shut down cleanly.
 
 use clap::Parser;
+use cli_support::{LogFormat, Program, Threads, shutdown_signal};
 use maas_sim::{Inventory, MaasVersion, OpFault, ScriptedFault, Simulator};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
+const PROGRAM: Program = Program::new("maas-sim");
+
+const EXAMPLES: &str = "\
+Examples:
+  # 20 generated machines on the default port; the admin key is printed first
+  maas-sim --machines 20
+
+  # A free port, fast deploys, MAAS 3.7, machines from a file
+  maas-sim --listen 127.0.0.1:0 --deploy-seconds 1 --maas-version 3.7 \\
+           --inventory examples/demo-maas/inventory.yaml
+
+  # 10% of allocations fail with 503, reads take 200 ms more, JSON logs
+  maas-sim --machines 50 --fault-rate allocate=0.1 --fault-latency MachinesHandler.read=200 \\
+           --log-format json
+
+  # VM hosts discovered from the real LXD daemons at their addresses
+  maas-sim --vmhost-discovery lxd --inventory hosts.yaml
+
+stdout: MAAS_API_KEY=..., MAAS_ENDPOINT=..., MAAS_USER_API_KEY=..., MAAS_SIM_CONTROL=...
+Exit status: 0 stopped by SIGINT/SIGTERM, 1 cannot listen or start, 2 bad input.";
 
 /// How VM hosts are discovered when they are created or refreshed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,7 +49,7 @@ enum VmHostDiscoveryMode {
 
 /// A MAAS 2.0 API simulator.
 #[derive(Parser)]
-#[command(name = "maas-sim", version, about)]
+#[command(name = "maas-sim", version, about, after_help = EXAMPLES)]
 struct Cli {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, default_value = "127.0.0.1:5240")]
@@ -92,12 +108,6 @@ struct Cli {
     log_level: String,
 }
 
-/// A flag error: one line on stderr, exit status 2.
-fn usage(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("maas-sim: {msg}");
-    ExitCode::from(2)
-}
-
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
     if v.is_finite() && v >= 0.0 {
         Ok(Duration::from_secs_f64(v))
@@ -149,58 +159,14 @@ fn faults(cli: &Cli) -> Result<Vec<OpFault>, String> {
     Ok(out)
 }
 
-fn init_logging(cli: &Cli) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cli.log_level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match PROGRAM.parse() {
         Ok(c) => c,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            return usage(first.trim_start_matches("error: "));
-        }
+        Err(code) => return code,
     };
     let version: MaasVersion = match cli.maas_version.parse() {
         Ok(v) => v,
-        Err(e) => return usage(e),
+        Err(e) => return PROGRAM.bad_input(e),
     };
     let mut builder = Simulator::builder()
         .machines(cli.machines)
@@ -215,7 +181,7 @@ fn main() -> ExitCode {
     ] {
         let d = match seconds(name, v) {
             Ok(d) => d,
-            Err(e) => return usage(e),
+            Err(e) => return PROGRAM.bad_input(e),
         };
         builder = match name {
             "deploy-seconds" => builder.deploy_duration(d),
@@ -227,20 +193,23 @@ fn main() -> ExitCode {
     }
     if let Some(k) = &cli.api_key {
         if maas_sim::ApiKey::parse(k).is_err() {
-            return usage("--api-key must have the form consumer_key:token_key:token_secret");
+            return PROGRAM
+                .bad_input("--api-key must have the form consumer_key:token_key:token_secret");
         }
         builder = builder.api_key(k.clone());
     }
     if let Some(k) = &cli.user_api_key {
         if maas_sim::ApiKey::parse(k).is_err() {
-            return usage("--user-api-key must have the form consumer_key:token_key:token_secret");
+            return PROGRAM.bad_input(
+                "--user-api-key must have the form consumer_key:token_key:token_secret",
+            );
         }
         builder = builder.user_api_key(k.clone());
     }
     if let Some(path) = &cli.inventory {
         match Inventory::from_path(path) {
             Ok(inv) => builder = builder.inventory(inv),
-            Err(e) => return usage(e),
+            Err(e) => return PROGRAM.bad_input(e),
         }
     }
     if cli.vmhost_discovery == VmHostDiscoveryMode::Lxd {
@@ -252,33 +221,25 @@ fn main() -> ExitCode {
                 builder = builder.fault(f);
             }
         }
-        Err(e) => return usage(e),
+        Err(e) => return PROGRAM.bad_input(e),
     }
     if cli.listen.parse::<std::net::SocketAddr>().is_err() {
-        return usage(format!(
+        return PROGRAM.bad_input(format!(
             "--listen expects HOST:PORT with an IP address, got '{}'",
             cli.listen
         ));
     }
-    init_logging(&cli);
-
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    if let Err(code) = PROGRAM.init_logging(cli.log_format, &cli.log_level) {
+        return code;
+    }
+    let runtime = match PROGRAM.runtime(Threads::PerCore) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("maas-sim: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let sim = match builder.start(&cli.listen).await {
             Ok(s) => s,
-            Err(e) => {
-                eprintln!("maas-sim: {e}");
-                return ExitCode::FAILURE;
-            }
+            Err(e) => return PROGRAM.fail(e),
         };
         if cli.fail_deploys > 0 {
             sim.control()
@@ -295,7 +256,7 @@ fn main() -> ExitCode {
             let _ = out.flush();
         }
         tracing::info!(endpoint = %sim.endpoint(), version = %version, "ready");
-        wait_for_signal().await;
+        shutdown_signal().await;
         tracing::info!("shutting down");
         sim.shutdown().await;
         ExitCode::SUCCESS

@@ -14,12 +14,18 @@ struct Sim {
 
 impl Sim {
     fn spawn(args: &[&str]) -> Sim {
+        Sim::spawn_logging_to(args, Stdio::null())
+    }
+
+    fn spawn_logging_to(args: &[&str], stderr: Stdio) -> Sim {
         let mut child = Command::new(BIN)
             .args(args)
             .env_remove("MAAS_SIM_API_KEY")
             .env_remove("MAAS_SIM_USER_API_KEY")
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
         let stdout = child.stdout.take().unwrap();
@@ -251,17 +257,44 @@ fn bad_flags_exit_2_with_one_line() {
         vec!["--deploy-seconds", "-1"],
         vec!["--fault-rate", "allocate"],
         vec!["--log-format", "xml"],
+        vec!["--log-level", "info=bogus=1"],
     ] {
         let (code, out, err) = run_and_capture(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(out.is_empty(), "{args:?}: nothing on stdout");
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 1, "{args:?}: one line, got {err:?}");
-        assert!(lines[0].starts_with("maas-sim: "), "{args:?}: {err}");
+        assert!(lines[0].starts_with("maas-sim: error: "), "{args:?}: {err}");
     }
     let (code, out, _) = run_and_capture(&["--help"]);
     assert_eq!(code, 0);
     assert!(out.contains("--deploy-seconds"));
+    assert!(
+        out.contains("Examples:") && out.contains("Exit status:"),
+        "{out}"
+    );
+    let (code, out, _) = run_and_capture(&["--version"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        format!("maas-sim {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn logs_on_a_pipe_or_file_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stderr.log");
+    let file = std::fs::File::create(&path).unwrap();
+    let sim = Sim::spawn_logging_to(&["--listen", "127.0.0.1:0"], Stdio::from(file));
+    assert!(sim.terminate().success());
+    let log = std::fs::read_to_string(&path).unwrap();
+    assert!(log.contains("ready"), "{log}");
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escape codes in a log file: {log:?}"
+    );
 }
 
 #[test]

@@ -14,12 +14,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use maas_checks::cli::{
-    BadInput, EXIT_FAILURE, Interrupt, LogFormat, OutputFormat, Progress, init_logging, parse_args,
-};
+use cli_support::{Program, Threads};
+use maas_checks::cli::{BadInput, Interrupt, LogFormat, OutputFormat, Progress};
 use maas_checks::smoke::{self, SmokeOptions, VmHostTest};
 use maas_checks::target::MaasTarget;
 use maas_sim::MaasVersion;
+
+const PROGRAM: Program = Program::new("maas-test");
 
 const EXAMPLES: &str = "\
 Examples:
@@ -169,9 +170,13 @@ struct Cli {
     #[arg(long, value_enum, default_value = "text")]
     output: OutputFormat,
 
-    /// Log format on stderr (level from RUST_LOG, default warn).
+    /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+
+    /// Log level or filter (e.g. info, maas_api=debug); RUST_LOG wins when set.
+    #[arg(long, value_name = "FILTER", default_value = "warn")]
+    log_level: String,
 }
 
 fn seconds(flag: &str, v: u64) -> Result<Duration, BadInput> {
@@ -258,35 +263,30 @@ fn target(cli: &Cli) -> Result<Option<MaasTarget>, BadInput> {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match parse_args() {
+    let cli: Cli = match PROGRAM.parse() {
         Ok(c) => c,
         Err(code) => return code,
     };
-    init_logging(cli.log_format);
+    if let Err(code) = PROGRAM.init_logging(cli.log_format, &cli.log_level) {
+        return code;
+    }
     let prepared = options(&cli).and_then(|o| Ok((o, target(&cli)?)));
     let (opts, target) = match prepared {
         Ok(v) => v,
-        Err(e) => return e.exit(),
+        Err(e) => return PROGRAM.bad_input(e),
     };
     let version: MaasVersion = match cli.embedded_version.parse() {
         Ok(v) => v,
-        Err(e) => return BadInput(format!("--embedded-version: {e}")).exit(),
+        Err(e) => return PROGRAM.bad_input(format!("--embedded-version: {e}")),
     };
     // A client for a given MAAS is checked before anything runs.
     let given = match target.as_ref().map(MaasTarget::client).transpose() {
         Ok(c) => c,
-        Err(e) => return e.exit(),
+        Err(e) => return PROGRAM.bad_input(e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match PROGRAM.runtime(Threads::Workers(2)) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     let progress = if cli.quiet {
         Progress::silent()
@@ -317,26 +317,19 @@ fn main() -> ExitCode {
     });
     let report = match report {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
+        Err(e) => return PROGRAM.fail(e),
     };
     match cli.output {
         OutputFormat::Text => print!("{}", report.render_text()),
         OutputFormat::Json => match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("error: cannot render the report: {e}");
-                return ExitCode::from(EXIT_FAILURE);
-            }
+            Err(e) => return PROGRAM.fail(format!("cannot render the report: {e}")),
         },
     }
     if report.ok {
         ExitCode::SUCCESS
     } else {
         let failed: Vec<&str> = report.failures().map(|s| s.name.as_str()).collect();
-        eprintln!("maas-test: failed: {}", failed.join(", "));
-        ExitCode::from(EXIT_FAILURE)
+        PROGRAM.fail(format!("failed: {}", failed.join(", ")))
     }
 }

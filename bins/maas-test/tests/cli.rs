@@ -479,7 +479,7 @@ fn against_the_maas_sim_binary_in_every_mode() {
         .unwrap();
     assert_eq!(sim.machine(failed_sid)["status"], "ready");
     assert!(
-        text(&out.stderr).contains("maas-test: failed: deploy"),
+        text(&out.stderr).contains("maas-test: error: failed: deploy"),
         "{}",
         text(&out.stderr)
     );
@@ -657,13 +657,21 @@ fn bad_input_exits_2_with_one_line() {
             maas.clone(),
             "unexpected argument '--bogus'",
         ),
+        (
+            vec!["--log-level", "info=bogus=1"],
+            maas.clone(),
+            "--log-level",
+        ),
     ];
     for (args, env, expected) in cases {
         let out = maas_test(&args, &env);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("maas-test: error: "),
+            "{args:?}: {stderr}"
+        );
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("Zq9XyW8v"), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?}");
@@ -674,4 +682,10 @@ fn bad_input_exits_2_with_one_line() {
     assert!(help.contains("Examples:"), "{help}");
     assert!(help.contains("--embedded"), "{help}");
     assert!(help.contains("MAAS_ENDPOINT"), "{help}");
+    let out = maas_test(&["--version"], &[]);
+    code(&out, 0);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("maas-test {}", env!("CARGO_PKG_VERSION"))
+    );
 }

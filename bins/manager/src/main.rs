@@ -8,16 +8,28 @@ use std::time::Duration;
 
 use capmaas_controller::http::{health_router, metrics_router, serve};
 use capmaas_controller::{ControllerConfig, MaasCredentials, Manager};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use cli_support::{LogFormat, Program, Threads, shutdown_signal};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
-use tracing_subscriber::EnvFilter;
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
+const PROGRAM: Program = Program::new("capmaas-manager");
+
+const EXAMPLES: &str = "\
+Examples:
+  # All namespaces, two replicas with leader election (as the released Deployment runs it)
+  capmaas-manager --leader-elect --leader-elect-namespace capmaas-system
+
+  # One namespace, a default MAAS for MaasClusters without credentialsRef, JSON logs
+  MAAS_ENDPOINT=http://maas.example:5240/MAAS MAAS_API_KEY=<key> \\
+    capmaas-manager --namespace team-a --log-format json --log-level capmaas_controller=debug,info
+
+  # The CRDs it serves, as YAML
+  capmaas-manager crd > crds.yaml
+
+Kubernetes credentials: in-cluster, else $KUBECONFIG or ~/.kube/config.
+RUST_LOG, when set, replaces --log-level.
+Exit status: 0 stopped by SIGTERM/SIGINT, 1 failure or leadership lost, 2 bad input.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -27,7 +39,7 @@ enum Command {
 
 /// Cluster API infrastructure provider for MAAS.
 #[derive(Debug, Parser)]
-#[command(name = "capmaas-manager", version, about)]
+#[command(name = "capmaas-manager", version, about, after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -81,11 +93,6 @@ struct Cli {
     log_level: String,
 }
 
-fn usage_error(message: &str) -> ExitCode {
-    eprintln!("capmaas-manager: {message}");
-    ExitCode::from(2)
-}
-
 fn crds() -> Result<String, String> {
     let mut files = capi_types::crds::render_all().map_err(|e| e.to_string())?;
     files.sort_by(|a, b| a.0.cmp(&b.0));
@@ -97,18 +104,9 @@ fn crds() -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match PROGRAM.parse() {
         Ok(c) => c,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            let text = e.render().to_string();
-            let line = text.lines().next().unwrap_or("invalid arguments");
-            return usage_error(line.trim_start_matches("error: "));
-        }
+        Err(code) => return code,
     };
     // An empty --namespace or --watch-filter means "not set": the released
     // Deployment passes `--namespace=$(CAPMAAS_WATCH_NAMESPACE)`, empty by default.
@@ -123,16 +121,9 @@ fn main() -> ExitCode {
                 print!("{yaml}");
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("capmaas-manager: {e}");
-                ExitCode::FAILURE
-            }
+            Err(e) => PROGRAM.fail(e),
         };
     }
-    let filter = match EnvFilter::try_new(&cli.log_level) {
-        Ok(f) => f,
-        Err(e) => return usage_error(&format!("invalid --log-level {:?}: {e}", cli.log_level)),
-    };
     let credentials = match (&cli.maas_endpoint, &cli.maas_api_key) {
         (Some(endpoint), Some(key)) => {
             let mut c = MaasCredentials::new(endpoint, key);
@@ -140,7 +131,7 @@ fn main() -> ExitCode {
                 match std::fs::read(path) {
                     Ok(pem) => c = c.with_ca_bundle(pem),
                     Err(e) => {
-                        return usage_error(&format!(
+                        return PROGRAM.bad_input(format!(
                             "cannot read --maas-ca-bundle {}: {e}",
                             path.display()
                         ));
@@ -148,37 +139,27 @@ fn main() -> ExitCode {
                 }
             }
             if let Err(e) = maas_check(&c) {
-                return usage_error(&e);
+                return PROGRAM.bad_input(e);
             }
             Some(c)
         }
         (None, None) => None,
         (Some(_), None) => {
-            return usage_error("--maas-endpoint needs --maas-api-key (or MAAS_API_KEY)");
+            return PROGRAM.bad_input("--maas-endpoint needs --maas-api-key (or MAAS_API_KEY)");
         }
         (None, Some(_)) => {
-            return usage_error("--maas-api-key needs --maas-endpoint (or MAAS_ENDPOINT)");
+            return PROGRAM.bad_input("--maas-api-key needs --maas-endpoint (or MAAS_ENDPOINT)");
         }
     };
     if cli.concurrency == 0 {
-        return usage_error("--concurrency must be at least 1");
+        return PROGRAM.bad_input("--concurrency must be at least 1");
     }
-    match cli.log_format {
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .init(),
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    if let Err(code) = PROGRAM.init_logging(cli.log_format, &cli.log_level) {
+        return code;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match PROGRAM.runtime(Threads::PerCore) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("capmaas-manager: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(run(cli, credentials)) {
         Ok(code) => code,
@@ -192,28 +173,6 @@ fn main() -> ExitCode {
 fn maas_check(c: &MaasCredentials) -> Result<(), String> {
     capmaas_controller::config::validate_credentials(c)
         .map_err(|e| format!("default MAAS credentials: {e}"))
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-        match term {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = tokio::signal::ctrl_c() => {},
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 async fn run(cli: Cli, credentials: Option<MaasCredentials>) -> anyhow::Result<ExitCode> {

@@ -39,6 +39,10 @@ fn assert_usage_error(args: &[&str], needle: &str) {
     assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(
+        err.starts_with("capmaas-manager: error: "),
+        "{err:?} names the program"
+    );
     assert!(err.contains(needle), "{err:?} should mention {needle:?}");
 }
 
@@ -48,6 +52,7 @@ fn bad_flags_exit_2_with_one_line() {
     assert_usage_error(&["--concurrency", "many"], "many");
     assert_usage_error(&["--sync-period", "soon"], "soon");
     assert_usage_error(&["--log-format", "xml"], "xml");
+    assert_usage_error(&["--log-level", "info=bogus=1"], "--log-level");
     assert_usage_error(
         &["--maas-endpoint", "http://maas:5240/MAAS"],
         "--maas-api-key",
@@ -98,4 +103,20 @@ fn help_lists_the_flags() {
     ] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }
+}
+
+#[test]
+fn help_has_examples_and_version_works() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Examples:"), "{text}");
+    assert!(text.contains("capmaas-manager --leader-elect"), "{text}");
+    assert!(text.contains("Exit status:"), "{text}");
+    let out = bin().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("capmaas-manager {}", env!("CARGO_PKG_VERSION"))
+    );
 }

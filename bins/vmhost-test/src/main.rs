@@ -13,11 +13,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use maas_checks::cli::{
-    BadInput, EXIT_FAILURE, LogFormat, OutputFormat, Progress, init_logging, parse_args,
-};
+use cli_support::{Program, Threads};
+use maas_checks::cli::{BadInput, LogFormat, OutputFormat, Progress};
 use maas_checks::target::MaasTarget;
 use maas_checks::vmhost::{self, LxdCredentials, RegisterOptions};
+
+const PROGRAM: Program = Program::new("vmhost-test");
 
 const EXAMPLES: &str = "\
 Examples:
@@ -121,9 +122,13 @@ struct Cli {
     #[arg(long, value_enum, default_value = "text")]
     output: OutputFormat,
 
-    /// Log format on stderr (level from RUST_LOG, default warn).
+    /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+
+    /// Log level or filter (e.g. info, maas_api=debug); RUST_LOG wins when set.
+    #[arg(long, value_name = "FILTER", default_value = "warn")]
+    log_level: String,
 }
 
 fn read(flag: &str, path: &PathBuf) -> Result<String, BadInput> {
@@ -172,28 +177,24 @@ fn options(cli: &Cli) -> Result<(MaasTarget, RegisterOptions), BadInput> {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match parse_args() {
+    let cli: Cli = match PROGRAM.parse() {
         Ok(c) => c,
         Err(code) => return code,
     };
-    init_logging(cli.log_format);
+    if let Err(code) = PROGRAM.init_logging(cli.log_format, &cli.log_level) {
+        return code;
+    }
     let (target, opts) = match options(&cli) {
         Ok(v) => v,
-        Err(e) => return e.exit(),
+        Err(e) => return PROGRAM.bad_input(e),
     };
     let maas = match target.client() {
         Ok(m) => m,
-        Err(e) => return e.exit(),
+        Err(e) => return PROGRAM.bad_input(e),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match PROGRAM.runtime(Threads::Current) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     let progress = if cli.quiet {
         Progress::silent()
@@ -205,18 +206,15 @@ fn main() -> ExitCode {
         OutputFormat::Text => print!("{}", report.render_text()),
         OutputFormat::Json => match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("error: cannot render the report: {e}");
-                return ExitCode::from(EXIT_FAILURE);
-            }
+            Err(e) => return PROGRAM.fail(format!("cannot render the report: {e}")),
         },
     }
     if report.ok {
         ExitCode::SUCCESS
     } else {
-        if let Some(e) = &report.error {
-            eprintln!("vmhost-test: {}", e.message);
+        match &report.error {
+            Some(e) => PROGRAM.fail(&e.message),
+            None => PROGRAM.fail("the VM host is not ready (see the report)"),
         }
-        ExitCode::from(EXIT_FAILURE)
     }
 }

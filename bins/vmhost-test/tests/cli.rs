@@ -684,13 +684,21 @@ fn bad_input_exits_2_with_one_line() {
             maas.clone(),
             "possible values: text, json",
         ),
+        (
+            vec!["--node-ip", "10.0.0.5", "--log-level", "info=bogus=1"],
+            maas.clone(),
+            "--log-level",
+        ),
     ];
     for (args, env, expected) in cases {
         let out = vmhost(&args, &env);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("vmhost-test: error: "),
+            "{args:?}: {stderr}"
+        );
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("Zq9XyW8v"), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?}");
@@ -701,4 +709,10 @@ fn bad_input_exits_2_with_one_line() {
     let help = text(&out.stdout);
     assert!(help.contains("Examples:"), "{help}");
     assert!(help.contains("MAAS_API_KEY"), "{help}");
+    let out = vmhost(&["--version"], &[]);
+    code(&out, 0);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("vmhost-test {}", env!("CARGO_PKG_VERSION"))
+    );
 }
