@@ -14,68 +14,72 @@
 //! ```
 //!
 //! Flags: `--embedded`, `--series <name>` (default `jammy`), `--poll <secs>`
-//! (default 2; 0.2 with `--embedded`), `--timeout <secs>` (default 3600).
-//! Exit status: 0 done, 1 a step failed (allocated machines are released
-//! first), 2 bad input, 130 interrupted (Ctrl-C; machines released first).
+//! (default 2; 0.2 with `--embedded`), `--timeout <secs>` (default 3600),
+//! `--maas-endpoint`/`MAAS_ENDPOINT`, `--maas-api-key`/`MAAS_API_KEY`;
+//! `--help`, `--version`. Exit status: 0 done, 1 a step failed (allocated
+//! machines are released first), 2 bad input (one line,
+//! `lifecycle: error: <reason>`), 130 interrupted (Ctrl-C; machines released
+//! first).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
+use cli_support::{BadInput, EXIT_INTERRUPTED, Program, shutdown_signal};
 use maas_api::{ClientConfig, MaasClient};
 use maas_examples::lifecycle::{self, LifecycleError, Options};
 use tokio_util::sync::CancellationToken;
 
-fn usage(reason: &str) -> ExitCode {
-    eprintln!("lifecycle: {reason}");
-    ExitCode::from(2)
-}
+const PROGRAM: Program = Program::new("lifecycle");
 
+const EXAMPLES: &str = "\
+Examples:
+  # An in-process simulator, nothing else needed
+  cargo run -p maas-examples --example lifecycle -- --embedded
+
+  # A MAAS (or a running maas-sim), deploying noble
+  MAAS_ENDPOINT=http://maas.example:5240/MAAS MAAS_API_KEY=<key> \\
+    cargo run -p maas-examples --example lifecycle -- --series noble
+
+Exit status: 0 done, 1 a step failed (machines released first), 2 bad input, 130 Ctrl-C.";
+
+/// Allocates two MAAS machines, deploys them (one in memory), waits, releases
+/// them and waits until they are Ready.
+#[derive(Parser)]
+#[command(name = "lifecycle", version, about, after_help = EXAMPLES)]
 struct Args {
+    /// Run against an in-process maas-sim.
+    #[arg(long)]
     embedded: bool,
+    /// Series to deploy (default jammy).
+    #[arg(long, value_name = "NAME")]
     series: Option<String>,
+    /// Status poll period, seconds (default 2; 0.2 with --embedded).
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
     poll: Option<f64>,
+    /// Longest wait of a step, seconds (default 3600).
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
     timeout: Option<f64>,
+    /// MAAS URL (not needed with --embedded).
+    #[arg(long, env = "MAAS_ENDPOINT", value_name = "URL")]
+    maas_endpoint: Option<String>,
+    /// MAAS API key, consumer_key:token_key:token_secret.
+    #[arg(long, env = "MAAS_API_KEY", hide_env_values = true, value_name = "KEY")]
+    maas_api_key: Option<String>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        embedded: false,
-        series: None,
-        poll: None,
-        timeout: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        let secs = |name: &str, v: String| -> Result<f64, String> {
-            v.parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .ok_or_else(|| format!("{name} expects seconds, got {v:?}"))
-        };
-        match a.as_str() {
-            "--embedded" => args.embedded = true,
-            "--series" => args.series = Some(value("--series")?),
-            "--poll" => args.poll = Some(secs("--poll", value("--poll")?)?),
-            "--timeout" => args.timeout = Some(secs("--timeout", value("--timeout")?)?),
-            "-h" | "--help" => {
-                return Err(
-                    "usage: lifecycle [--embedded] [--series NAME] [--poll SECS] [--timeout SECS] \
-                     (MAAS_ENDPOINT and MAAS_API_KEY select the MAAS without --embedded)"
-                        .into(),
-                );
-            }
-            other => return Err(format!("unknown argument {other:?} (see --help)")),
-        }
-    }
-    Ok(args)
+fn seconds(v: &str) -> Result<f64, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| format!("expects seconds, got {v:?}"))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
-    let args = match parse_args() {
+    let args: Args = match PROGRAM.parse() {
         Ok(a) => a,
-        Err(e) => return usage(&e),
+        Err(code) => return code,
     };
     // --embedded: an in-process simulator with a few varied machines.
     let embedded = if args.embedded {
@@ -88,31 +92,29 @@ async fn main() -> ExitCode {
             .await;
         match sim {
             Ok(sim) => Some(sim),
-            Err(e) => {
-                eprintln!("lifecycle: cannot start the embedded simulator: {e}");
-                return ExitCode::FAILURE;
-            }
+            Err(e) => return PROGRAM.fail(format!("cannot start the embedded simulator: {e}")),
         }
     } else {
         None
     };
     let (endpoint, api_key) = match &embedded {
         Some(sim) => (sim.endpoint(), sim.admin_api_key().to_owned()),
-        None => {
-            let Ok(endpoint) = std::env::var("MAAS_ENDPOINT") else {
-                return usage(
+        None => match (&args.maas_endpoint, &args.maas_api_key) {
+            (Some(endpoint), Some(key)) => (endpoint.clone(), key.clone()),
+            (None, _) => {
+                return PROGRAM.bad_input(BadInput::new(
                     "MAAS_ENDPOINT is not set (e.g. http://maas.example:5240/MAAS), or use --embedded",
-                );
-            };
-            let Ok(key) = std::env::var("MAAS_API_KEY") else {
-                return usage("MAAS_API_KEY is not set (consumer_key:token_key:token_secret)");
-            };
-            (endpoint, key)
-        }
+                ));
+            }
+            (_, None) => {
+                return PROGRAM
+                    .bad_input("MAAS_API_KEY is not set (consumer_key:token_key:token_secret)");
+            }
+        },
     };
     let maas = match ClientConfig::new(&endpoint, &api_key).and_then(MaasClient::new) {
         Ok(c) => c,
-        Err(e) => return usage(&e.to_string()),
+        Err(e) => return PROGRAM.bad_input(e),
     };
     let defaults = Options::default();
     let opts = Options {
@@ -133,12 +135,7 @@ async fn main() -> ExitCode {
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        shutdown_signal().await;
         eprintln!("lifecycle: interrupted; releasing what was allocated");
         on_signal.cancel();
     });
@@ -152,10 +149,7 @@ async fn main() -> ExitCode {
             println!("{}", summary.line());
             ExitCode::SUCCESS
         }
-        Err(LifecycleError::Interrupted) => ExitCode::from(130),
-        Err(e) => {
-            eprintln!("lifecycle: failed: {e}");
-            ExitCode::FAILURE
-        }
+        Err(LifecycleError::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
+        Err(e) => PROGRAM.fail(format!("failed: {e}")),
     }
 }

@@ -165,7 +165,7 @@ fn a_failing_example_fails_the_target_and_still_stops_the_sim() {
     let all = describe(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(
-        text(&out.stderr).contains("lifecycle: failed:")
+        text(&out.stderr).contains("lifecycle: error: failed:")
             && text(&out.stderr).contains("Failed deployment"),
         "{all}"
     );
@@ -240,4 +240,46 @@ fn ctrl_c_releases_the_machines_and_stops_the_sim() {
         "both machines given back before the sim stopped: {all}"
     );
     assert_gone(sim_pid(&stderr));
+}
+
+/// The example binary's own command line: `--help` with examples,
+/// `--version`, bad flags and a missing MAAS exit 2 with one line.
+#[test]
+fn lifecycle_command_line() {
+    built();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let bin = target.join("debug/examples/lifecycle");
+    let run = |args: &[&str]| {
+        Command::new(&bin)
+            .args(args)
+            .env_remove("MAAS_ENDPOINT")
+            .env_remove("MAAS_API_KEY")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()))
+    };
+    let out = run(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("Examples:"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("lifecycle "));
+    for (args, needle) in [
+        (&["--bogus"][..], "--bogus"),
+        (&["--poll", "soon"], "--poll"),
+        (&[], "MAAS_ENDPOINT"),
+    ] {
+        let out = run(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("lifecycle: error: "), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
 }
