@@ -1,44 +1,24 @@
 //! Child processes (maas-sim, capmaas-manager) that cannot outlive the demo.
 //!
-//! Each binary runs under a small `sh` supervisor in its own process group
-//! (so a Ctrl-C on the terminal reaches only the demo, which then stops
-//! everything in order). The supervisor's stdin is a pipe from the demo:
-//! when it closes — [`Supervised::stop`], a drop, or the demo dying, even by
-//! SIGKILL — the supervisor sends SIGTERM to the binary, then SIGKILL after
-//! 10 s, and exits with the binary's status.
+//! Each binary runs under `kube-testenv`'s `sh` supervisor
+//! ([`kube_testenv::supervised_command`], the one etcd and kube-apiserver
+//! run under) in its own process group (so a Ctrl-C on the terminal reaches
+//! only the demo, which then stops everything in order). The supervisor's
+//! stdin is a pipe from the demo: when it closes — [`Supervised::stop`], a
+//! drop, or the demo dying, even by SIGKILL — the supervisor sends SIGTERM to
+//! the binary, then SIGKILL after 10 s, and exits with the binary's status.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use kube_testenv::{Supervision, supervised_command};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::DemoError;
 
-/// `sh -c SUPERVISOR <name> BINARY ARGS...`.
-const SUPERVISOR: &str = r#"
-exec 3<&0
-"$@" </dev/null 3<&- &
-child=$!
-(
-  while read -r _ <&3; do :; done
-  kill -TERM "$child" 2>/dev/null || exit 0
-  n=0
-  while kill -0 "$child" 2>/dev/null; do
-    n=$((n + 1))
-    if [ "$n" -ge 100 ]; then kill -KILL "$child" 2>/dev/null; exit 0; fi
-    sleep 0.1
-  done
-) &
-watcher=$!
-exec 3<&-
-wait "$child"
-status=$?
-kill "$watcher" 2>/dev/null
-exit "$status"
-"#;
+/// Time between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(10);
 
 /// A binary running under its supervisor.
 #[derive(Debug)]
@@ -76,13 +56,16 @@ impl Supervised {
         } else {
             err_file.try_clone().map_err(io)?.into()
         };
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(SUPERVISOR)
-            .arg(name)
-            .arg(binary)
-            .args(args)
-            .env_remove("MAAS_API_KEY")
+        let mut cmd = Command::from(supervised_command(
+            name,
+            binary,
+            args,
+            Supervision {
+                report_pid: false,
+                grace: GRACE,
+            },
+        ));
+        cmd.env_remove("MAAS_API_KEY")
             .env_remove("MAAS_ENDPOINT")
             .env_remove("MAAS_SIM_API_KEY")
             .env_remove("MAAS_SIM_USER_API_KEY")
@@ -155,15 +138,5 @@ impl Supervised {
 
 /// The last `n` lines of a file (empty when unreadable).
 pub fn tail(path: &Path, n: usize) -> String {
-    let Ok(file) = std::fs::File::open(path) else {
-        return String::new();
-    };
-    let mut last = VecDeque::with_capacity(n);
-    for line in BufReader::new(file).lines().map_while(Result::ok) {
-        if last.len() == n {
-            last.pop_front();
-        }
-        last.push_back(line);
-    }
-    Vec::from(last).join("\n")
+    kube_testenv::last_lines(path, n)
 }

@@ -75,7 +75,7 @@ pub use assets::{ASSETS_ENV, CAPI_CRDS_ENV, assets_dir, capi_crds_dir, workspace
 pub use crds::{FIELD_MANAGER, is_established, load_crds, parse_crds};
 pub use error::{Error, Result};
 pub use pki::{ADMIN_GROUP, ADMIN_USER};
-pub use process::process_alive;
+pub use process::{Supervision, last_lines, process_alive, supervised_command};
 pub use timeouts::{TIMEOUT_SCALE_ENV, scaled, timeout_scale};
 
 use pki::{Pki, PkiFiles, write_file};

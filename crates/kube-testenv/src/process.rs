@@ -20,18 +20,31 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
-/// `sh -c SUPERVISOR supervisor BINARY ARGS...`
+/// `sh -c SUPERVISOR <label> <report-pid|-> <grace ticks> BINARY ARGS...`
 ///
-/// Prints the server's pid, then waits for it. A watcher subshell reads the
-/// supervisor's stdin (saved as fd 3, since an asynchronous list would
-/// otherwise get /dev/null) and stops the server when it hits EOF. Pids
-/// written to stdin before that are waited for (up to 5 s each) before the
-/// server is stopped: etcd outlives the apiserver that uses it.
+/// Runs the binary in the background (stdin `/dev/null`) and waits for it,
+/// exiting with its status. With `report-pid` the binary's stdout goes to
+/// stderr and the supervisor prints the binary's pid as its only stdout
+/// line; otherwise the binary keeps the supervisor's stdout. A watcher
+/// subshell reads the supervisor's stdin (saved as fd 3, since an
+/// asynchronous list would otherwise get /dev/null) and stops the binary
+/// when it hits EOF: SIGTERM, then SIGKILL after the grace period (in ticks
+/// of 0.05 s). Pids written to stdin before that are waited for (up to 5 s
+/// each) before the binary is stopped: etcd outlives the apiserver that
+/// uses it.
 const SUPERVISOR: &str = r#"
+mode=$1
+grace=$2
+shift 2
 exec 3<&0
-"$@" </dev/null >&2 3<&- &
-child=$!
-echo "$child"
+if [ "$mode" = report-pid ]; then
+  "$@" </dev/null >&2 3<&- &
+  child=$!
+  echo "$child"
+else
+  "$@" </dev/null 3<&- &
+  child=$!
+fi
 (
   after=""
   while read -r p <&3; do after="$after $p"; done
@@ -43,7 +56,7 @@ echo "$child"
   i=0
   while kill -0 "$child" 2>/dev/null; do
     i=$((i + 1))
-    if [ "$i" -ge 100 ]; then kill -KILL "$child" 2>/dev/null; exit 0; fi
+    if [ "$i" -ge "$grace" ]; then kill -KILL "$child" 2>/dev/null; exit 0; fi
     sleep 0.05
   done
 ) &
@@ -54,6 +67,48 @@ status=$?
 kill "$watcher" 2>/dev/null
 exit "$status"
 "#;
+
+/// How [`supervised_command`] runs a binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supervision {
+    /// The supervisor prints the binary's pid as its only stdout line (the
+    /// binary's stdout goes to stderr). Otherwise the binary's stdout is the
+    /// supervisor's.
+    pub report_pid: bool,
+    /// How long the binary has between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// A `sh` supervisor running `binary args...` that cannot outlive its
+/// parent: give it a piped stdin and keep the pipe open while the binary
+/// should run. Closing it (dropping the handle, or the parent exiting, even
+/// by SIGKILL) makes the supervisor send SIGTERM, then SIGKILL after
+/// [`Supervision::grace`]; the supervisor exits with the binary's status.
+/// Lines written to the pipe before it closes are pids to wait for (up to
+/// 5 s each) first. The caller sets stdout, stderr, the environment and
+/// (e.g.) a process group; `label` is the supervisor's `$0` (seen in `ps`).
+#[must_use]
+pub fn supervised_command(
+    label: &str,
+    binary: &Path,
+    args: &[String],
+    supervision: Supervision,
+) -> Command {
+    let ticks = (supervision.grace.as_millis() / 50).max(1);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(SUPERVISOR)
+        .arg(label)
+        .arg(if supervision.report_pid {
+            "report-pid"
+        } else {
+            "-"
+        })
+        .arg(ticks.to_string())
+        .arg(binary)
+        .args(args);
+    cmd
+}
 
 /// `sh -c JANITOR janitor DIR`: reads server pids from stdin until EOF, waits
 /// until they are gone (SIGKILL after 30 s), then removes DIR.
@@ -90,17 +145,20 @@ impl Server {
     pub fn spawn(name: &'static str, binary: &Path, args: &[String], log: &Path) -> Result<Self> {
         let log_file = std::fs::File::create(log)
             .map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
-        let mut supervisor = Command::new("sh")
-            .arg("-c")
-            .arg(SUPERVISOR)
-            .arg(format!("kube-testenv-{name}"))
-            .arg(binary)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .map_err(|e| Error::io(format!("starting {} under sh", binary.display()), e))?;
+        let mut supervisor = supervised_command(
+            &format!("kube-testenv-{name}"),
+            binary,
+            args,
+            Supervision {
+                report_pid: true,
+                grace: Duration::from_secs(5),
+            },
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| Error::io(format!("starting {} under sh", binary.display()), e))?;
         let stdin = supervisor.stdin.take();
         let pid_line = supervisor.stdout.take().map(|out| {
             let mut line = String::new();
@@ -243,29 +301,40 @@ fn wait_or_kill(child: &mut Child, name: &str) {
     }
 }
 
-/// The last 40 lines of a log file (each cut to 500 characters).
+/// The last 40 lines of a log file, indented for an error message.
 pub(crate) fn log_tail(path: &Path) -> String {
-    const LINES: usize = 40;
-    const WIDTH: usize = 500;
     match std::fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let lines: Vec<&str> = text.lines().collect();
-            let start = lines.len().saturating_sub(LINES);
-            lines[start..]
-                .iter()
-                .map(|l| {
-                    let mut s: String = l.chars().take(WIDTH).collect();
-                    if l.chars().count() > WIDTH {
-                        s.push('…');
-                    }
-                    format!("    {s}")
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
+        Ok(_) => last_lines(path, 40)
+            .lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
         Err(e) => format!("    <cannot read {}: {e}>", path.display()),
     }
+}
+
+/// The last `n` lines of a log file, each cut to 500 characters (empty when
+/// it cannot be read).
+#[must_use]
+pub fn last_lines(path: &Path, n: usize) -> String {
+    const WIDTH: usize = 500;
+    let Ok(bytes) = std::fs::read(path) else {
+        return String::new();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..]
+        .iter()
+        .map(|l| {
+            let mut s: String = l.chars().take(WIDTH).collect();
+            if l.chars().count() > WIDTH {
+                s.push('…');
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Ports handed out by this process, so that parallel environments never get
@@ -416,6 +485,37 @@ mod tests {
     }
 
     #[test]
+    fn without_report_pid_stdout_is_the_binarys_and_a_closed_pipe_stops_it() {
+        use std::io::Read;
+        let mut child = supervised_command(
+            "echo-then-sleep",
+            Path::new("sh"),
+            &["-c".to_owned(), "echo hello; exec sleep 300".to_owned()],
+            Supervision {
+                report_pid: false,
+                grace: Duration::from_secs(1),
+            },
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut first = String::new();
+        BufReader::new(&mut out).read_line(&mut first).unwrap();
+        assert_eq!(first, "hello\n", "the binary's stdout, no pid line");
+        let started = Instant::now();
+        drop(child.stdin.take());
+        let status = child.wait().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(!status.success(), "sleep was terminated: {status}");
+        let mut rest = String::new();
+        out.read_to_string(&mut rest).unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+    }
+
+    #[test]
     fn free_ports_are_not_reused_within_the_process() {
         let ports: HashSet<u16> = (0..50).map(|_| free_port().unwrap()).collect();
         assert_eq!(ports.len(), 50);
@@ -432,5 +532,8 @@ mod tests {
         assert!(tail.contains("line 60"));
         assert!(!tail.contains("line 59"));
         assert_eq!(tail.lines().count(), 40);
+        assert!(tail.lines().all(|l| l.starts_with("    ")));
+        assert_eq!(last_lines(&path, 2), "line 98\nline 99");
+        assert_eq!(last_lines(&dir.path().join("missing"), 2), "");
     }
 }
