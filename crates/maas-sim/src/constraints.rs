@@ -848,46 +848,33 @@ impl Filter {
             return false;
         }
         let vlan_ids: BTreeSet<u64> = ifaces.iter().filter_map(|i| i.vlan_id).collect();
-        if let Some(v) = &self.vlans
-            && !v.iter().any(|x| vlan_ids.contains(x))
-        {
+        if !any_of_and_none_of(self.vlans.as_deref(), self.not_vlans.as_deref(), |x| {
+            vlan_ids.contains(x)
+        }) {
             return false;
         }
-        if let Some(v) = &self.not_vlans
-            && v.iter().any(|x| vlan_ids.contains(x))
-        {
-            return false;
-        }
-        let fabrics: BTreeSet<&str> = vlan_ids
+        let machine_fabrics: Vec<_> = vlan_ids
             .iter()
             .filter_map(|v| st.vlans.get(v))
             .filter_map(|v| st.fabrics.get(&v.fabric_id))
-            .map(|f| f.name.as_str())
             .collect();
-        if let Some(v) = self.list("fabrics")
-            && !v.iter().any(|x| fabrics.contains(x.as_str()))
-        {
+        let fabrics: BTreeSet<&str> = machine_fabrics.iter().map(|f| f.name.as_str()).collect();
+        if !any_of_and_none_of(
+            self.list("fabrics").map(Vec::as_slice),
+            self.list("not_fabrics").map(Vec::as_slice),
+            |x| fabrics.contains(x.as_str()),
+        ) {
             return false;
         }
-        if let Some(v) = self.list("not_fabrics")
-            && v.iter().any(|x| fabrics.contains(x.as_str()))
-        {
-            return false;
-        }
-        let classes: BTreeSet<&str> = vlan_ids
+        let classes: BTreeSet<&str> = machine_fabrics
             .iter()
-            .filter_map(|v| st.vlans.get(v))
-            .filter_map(|v| st.fabrics.get(&v.fabric_id))
             .filter_map(|f| f.class_type.as_deref())
             .collect();
-        if let Some(v) = self.list("fabric_classes")
-            && !v.iter().any(|x| classes.contains(x.as_str()))
-        {
-            return false;
-        }
-        if let Some(v) = self.list("not_fabric_classes")
-            && v.iter().any(|x| classes.contains(x.as_str()))
-        {
+        if !any_of_and_none_of(
+            self.list("fabric_classes").map(Vec::as_slice),
+            self.list("not_fabric_classes").map(Vec::as_slice),
+            |x| classes.contains(x.as_str()),
+        ) {
             return false;
         }
         if let Some(min) = self.floats.get("link_speed")
@@ -1244,6 +1231,17 @@ impl State {
             .map(|m| m.id)
             .collect())
     }
+}
+
+/// MAAS's pair of set constraints (`fabrics`/`not_fabrics`, `vlans`/...):
+/// when `wanted` is given the machine `has` at least one of it, and it has
+/// none of `unwanted`.
+fn any_of_and_none_of<T>(
+    wanted: Option<&[T]>,
+    unwanted: Option<&[T]>,
+    has: impl Fn(&T) -> bool,
+) -> bool {
+    wanted.is_none_or(|w| w.iter().any(&has)) && !unwanted.is_some_and(|u| u.iter().any(&has))
 }
 
 #[cfg(test)]

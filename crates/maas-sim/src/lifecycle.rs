@@ -446,33 +446,20 @@ impl State {
             self.set_status(mid, NodeStatus::DiskErasing);
             let now = self.now_ms;
             let e = (self.timings.erase.as_millis() as u64).max(1);
-            let p = now + self.power_delay();
-            let mut steps = vec![
-                Step {
-                    at_ms: p,
-                    action: Action::Power(PowerState::On),
-                },
-                Step {
-                    at_ms: now + e * 3 / 10,
-                    action: Action::Event(ev::PXE_BOOT, String::new()),
-                },
-                Step {
-                    at_ms: now + e * 6 / 10,
-                    action: Action::Event(ev::LOADING_EPHEMERAL, String::new()),
-                },
-                Step {
-                    at_ms: now + e,
-                    action: Action::FinishErase,
-                },
-            ];
-            if self
+            let off = self
                 .machines
                 .get(&mid)
-                .map(|m| m.power_state == PowerState::On)
-                .unwrap_or(false)
-            {
-                steps.remove(0);
-            }
+                .is_some_and(|m| m.power_state != PowerState::On);
+            let steps = boot_steps(
+                now,
+                e,
+                off.then(|| now + self.power_delay()),
+                [
+                    (300, Action::Event(ev::PXE_BOOT, String::new())),
+                    (600, Action::Event(ev::LOADING_EPHEMERAL, String::new())),
+                    (1000, Action::FinishErase),
+                ],
+            );
             if let Some(m) = self.machines.get_mut(&mid) {
                 m.netboot = true;
             }
@@ -1100,32 +1087,18 @@ impl State {
         self.emit(mid, ev::COMMISSIONING, "", None);
         let now = self.now_ms;
         let c = (self.timings.commission.as_millis() as u64).max(1);
-        let p = now + self.power_delay().min(c / 4 + 1);
-        self.schedule(
-            mid,
-            vec![
-                Step {
-                    at_ms: p,
-                    action: Action::Power(PowerState::On),
-                },
-                Step {
-                    at_ms: now + c * 3 / 10,
-                    action: Action::Event(ev::PXE_BOOT, String::new()),
-                },
-                Step {
-                    at_ms: now + c * 5 / 10,
-                    action: Action::Event(ev::LOADING_EPHEMERAL, String::new()),
-                },
-                Step {
-                    at_ms: now + c * 7 / 10,
-                    action: Action::Event(ev::GATHERING_INFO, String::new()),
-                },
-                Step {
-                    at_ms: now + c,
-                    action: Action::CompleteCommission,
-                },
+        let steps = boot_steps(
+            now,
+            c,
+            Some(now + self.power_delay().min(c / 4 + 1)),
+            [
+                (300, Action::Event(ev::PXE_BOOT, String::new())),
+                (500, Action::Event(ev::LOADING_EPHEMERAL, String::new())),
+                (700, Action::Event(ev::GATHERING_INFO, String::new())),
+                (1000, Action::CompleteCommission),
             ],
         );
+        self.schedule(mid, steps);
     }
 
     /// Set the simulated timings.
@@ -1138,4 +1111,26 @@ impl State {
     pub(crate) fn deploy_duration(&self) -> Duration {
         self.timings.deploy
     }
+}
+
+/// The steps of a boot lasting `total` ms from `now`: power on at
+/// `power_on_at` (when the machine is off), then each `(per_mille, action)`
+/// at `now + total * per_mille / 1000`.
+fn boot_steps(
+    now: u64,
+    total: u64,
+    power_on_at: Option<u64>,
+    plan: impl IntoIterator<Item = (u64, Action)>,
+) -> Vec<Step> {
+    power_on_at
+        .map(|at_ms| Step {
+            at_ms,
+            action: Action::Power(PowerState::On),
+        })
+        .into_iter()
+        .chain(plan.into_iter().map(|(per_mille, action)| Step {
+            at_ms: now + total * per_mille / 1000,
+            action,
+        }))
+        .collect()
 }

@@ -119,10 +119,9 @@ impl State {
         }
     }
 
-    /// Give every AUTO link of the machine an address (at deploy).
-    pub(crate) fn claim_auto_ips(&mut self, mid: u64) -> Result<(), IpError> {
-        let links: Vec<u64> = self
-            .machines
+    /// The ids of every link (address row) of the machine's interfaces.
+    fn machine_links(&self, mid: u64) -> Vec<u64> {
+        self.machines
             .get(&mid)
             .map(|m| {
                 m.interfaces
@@ -131,7 +130,12 @@ impl State {
                     .flat_map(|i| i.links.iter().copied())
                     .collect()
             })
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Give every AUTO link of the machine an address (at deploy).
+    pub(crate) fn claim_auto_ips(&mut self, mid: u64) -> Result<(), IpError> {
+        let links = self.machine_links(mid);
         let mut assigned = Vec::new();
         for lid in links {
             let Some(row) = self.ips.get(&lid) else {
@@ -161,17 +165,7 @@ impl State {
 
     /// Free the addresses of the machine's AUTO links (at release).
     pub(crate) fn release_auto_ips(&mut self, mid: u64) {
-        let links: Vec<u64> = self
-            .machines
-            .get(&mid)
-            .map(|m| {
-                m.interfaces
-                    .iter()
-                    .filter_map(|i| self.interfaces.get(i))
-                    .flat_map(|i| i.links.iter().copied())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let links = self.machine_links(mid);
         for lid in links {
             if self.ips.get(&lid).map(|r| r.alloc_type) == Some(AllocType::Auto) {
                 self.set_ip(lid, None);
@@ -401,24 +395,7 @@ impl State {
                 let Some(sid) = subnet else {
                     return Err(ApiError::field("subnet", "This field is required."));
                 };
-                let ip = match ip {
-                    Some(ip) => {
-                        if self.ip_index.contains_key(&ip) {
-                            return Err(ApiError::not_found(format!(
-                                "The IP address {ip} is already in use."
-                            )));
-                        }
-                        ip
-                    }
-                    None => self.pick_free_ip(sid).ok_or_else(|| {
-                        let cidr = self
-                            .subnets
-                            .get(&sid)
-                            .map(|s| s.cidr.to_string())
-                            .unwrap_or_default();
-                        ApiError::unavailable(format!("No more IPs available in subnet: {cidr}."))
-                    })?,
-                };
+                let ip = self.requested_or_free_ip(ip, sid)?;
                 self.create_ip(AllocType::Sticky, Some(ip), Some(sid), None, Some(iid))
             }
             "auto" => self.create_ip(AllocType::Auto, None, subnet, None, Some(iid)),
@@ -525,24 +502,7 @@ impl State {
             Some(h) => (Some(h.to_string()), crate::state::DEFAULT_DOMAIN_ID),
             None => (None, crate::state::DEFAULT_DOMAIN_ID),
         };
-        let ip = match ip {
-            Some(ip) => {
-                if self.ip_index.contains_key(&ip) {
-                    return Err(ApiError::not_found(format!(
-                        "The IP address {ip} is already in use."
-                    )));
-                }
-                ip
-            }
-            None => self.pick_free_ip(subnet_id).ok_or_else(|| {
-                let cidr = self
-                    .subnets
-                    .get(&subnet_id)
-                    .map(|s| s.cidr.to_string())
-                    .unwrap_or_default();
-                ApiError::unavailable(format!("No more IPs available in subnet: {cidr}."))
-            })?,
-        };
+        let ip = self.requested_or_free_ip(ip, subnet_id)?;
         let _ = mac;
         let row = self.create_ip(
             AllocType::UserReserved,
@@ -616,6 +576,25 @@ impl State {
         Ok(())
     }
 
+    /// `ip` if it is not in use (MAAS answers 404 when it is), else a free
+    /// address of subnet `sid` (503 when there is none).
+    fn requested_or_free_ip(&mut self, ip: Option<IpAddr>, sid: u64) -> Result<IpAddr, ApiError> {
+        match ip {
+            Some(ip) if self.ip_index.contains_key(&ip) => Err(ApiError::not_found(format!(
+                "The IP address {ip} is already in use."
+            ))),
+            Some(ip) => Ok(ip),
+            None => self.pick_free_ip(sid).ok_or_else(|| {
+                let cidr = self
+                    .subnets
+                    .get(&sid)
+                    .map(|s| s.cidr.to_string())
+                    .unwrap_or_default();
+                ApiError::unavailable(format!("No more IPs available in subnet: {cidr}."))
+            }),
+        }
+    }
+
     /// Parse DNS resource form data; returns (name, domain id, ttl, ips).
     fn dns_form(
         &mut self,
@@ -623,32 +602,7 @@ impl State {
         data: &Params,
         existing: Option<&DnsResource>,
     ) -> Result<DnsForm, ApiError> {
-        let mut name = data.get("name").map(str::to_string);
-        let mut domain = data.get("domain").map(str::to_string);
-        if name.is_none()
-            && domain.is_none()
-            && let Some(fqdn) = data.get("fqdn")
-        {
-            let (n, d) = fqdn.split_once('.').unwrap_or((fqdn, ""));
-            name = Some(n.to_string());
-            domain = Some(d.to_string());
-        }
-        let domain_id = match domain.as_deref() {
-            Some(d) if !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()) => {
-                let id: u64 = d.parse().unwrap_or(u64::MAX);
-                self.domains
-                    .get(&id)
-                    .map(|x| x.id)
-                    .ok_or_else(|| ApiError::no_match("Domain"))?
-            }
-            Some(d) => self
-                .domain_by_name(d)
-                .map(|x| x.id)
-                .ok_or_else(|| ApiError::no_match("Domain"))?,
-            None => existing
-                .map(|e| e.domain_id)
-                .unwrap_or(crate::state::DEFAULT_DOMAIN_ID),
-        };
+        let (name, domain_id) = self.dns_target(data, existing)?;
         let name = match name.or_else(|| existing.map(|e| e.name.clone())) {
             Some(n) if !n.is_empty() => n,
             _ => return Err(ApiError::field("name", "This field is required.")),
@@ -746,6 +700,18 @@ impl State {
 
     /// The (name, domain) a DNS form would use, without side effects.
     fn probe_dns(&self, data: &Params) -> Result<(String, u64), ApiError> {
+        let (name, domain_id) = self.dns_target(data, None)?;
+        Ok((name.unwrap_or_default(), domain_id))
+    }
+
+    /// The name (when given) and the domain id of a DNS form: `name` and
+    /// `domain`, or `fqdn` split at its first dot; the domain by id or name,
+    /// else `existing`'s, else the default domain.
+    fn dns_target(
+        &self,
+        data: &Params,
+        existing: Option<&DnsResource>,
+    ) -> Result<(Option<String>, u64), ApiError> {
         let mut name = data.get("name").map(str::to_string);
         let mut domain = data.get("domain").map(str::to_string);
         if name.is_none()
@@ -768,9 +734,11 @@ impl State {
                 .domain_by_name(d)
                 .map(|x| x.id)
                 .ok_or_else(|| ApiError::no_match("Domain"))?,
-            None => crate::state::DEFAULT_DOMAIN_ID,
+            None => existing
+                .map(|e| e.domain_id)
+                .unwrap_or(crate::state::DEFAULT_DOMAIN_ID),
         };
-        Ok((name.unwrap_or_default(), domain_id))
+        Ok((name, domain_id))
     }
 
     /// `PUT dnsresources/{id}/`.
