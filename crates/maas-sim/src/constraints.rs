@@ -1131,8 +1131,46 @@ pub(crate) struct Allocation {
 }
 
 impl State {
-    /// `POST machines/?op=allocate`.
-    pub(crate) fn allocate(&mut self, user: &User, data: &Params) -> Result<Allocation, ApiError> {
+    /// The Ready machine an allocation with `data` would take now, found
+    /// without changing anything, so under the read lock (allocations scan in
+    /// parallel); `None` when the form is invalid or nothing matches.
+    /// [`State::allocate`] re-checks it under the write lock.
+    pub(crate) fn allocation_candidate(&self, data: &Params) -> Option<u64> {
+        let filter = Filter::parse(self, FormKind::Acquire, data).ok()?;
+        self.first_ready_match(&filter)
+    }
+
+    /// The cheapest Ready, unowned machine matching `filter`.
+    fn first_ready_match(&self, filter: &Filter) -> Option<u64> {
+        // cost = cpu_count*1024 + memory: machines cheaper than the minimums
+        // cannot match, so the scan starts at that cost.
+        let start = filter.min_cost_key();
+        self.ready.range((start, 0)..).find_map(|&(_, mid)| {
+            self.machines
+                .get(&mid)
+                .filter(|m| filter.matches(self, m))
+                .map(|_| mid)
+        })
+    }
+
+    /// `mid` is still Ready, unowned and matching `filter`.
+    fn still_ready_match(&self, mid: u64, filter: &Filter) -> bool {
+        self.machines
+            .get(&mid)
+            .is_some_and(|m| self.ready.contains(&(m.cost_key(), mid)) && filter.matches(self, m))
+    }
+
+    /// `POST machines/?op=allocate`, taking `candidate` (from
+    /// [`State::allocation_candidate`]) when it still matches; otherwise the
+    /// scan runs again here. (A machine that became Ready in between may be
+    /// cheaper than the candidate; MAAS does not promise the cheapest
+    /// machine to concurrent allocations either.)
+    pub(crate) fn allocate(
+        &mut self,
+        user: &User,
+        data: &Params,
+        candidate: Option<u64>,
+    ) -> Result<Allocation, ApiError> {
         let input: Vec<(String, Vec<String>)> = data
             .lists()
             .into_iter()
@@ -1145,19 +1183,9 @@ impl State {
         let filter = Filter::parse(self, FormKind::Acquire, data)?;
         let system_id = data.get("system_id").map(str::to_string);
 
-        let mut chosen = None;
-        // cost = cpu_count*1024 + memory: machines cheaper than the minimums
-        // cannot match, so the scan starts at that cost.
-        let start = filter.min_cost_key();
-        for &(_, mid) in self.ready.range((start, 0)..) {
-            let Some(m) = self.machines.get(&mid) else {
-                continue;
-            };
-            if filter.matches(self, m) {
-                chosen = Some(mid);
-                break;
-            }
-        }
+        let mut chosen = candidate
+            .filter(|mid| self.still_ready_match(*mid, &filter))
+            .or_else(|| self.first_ready_match(&filter));
         if chosen.is_none() && system_id.is_none() && self.version.has_vm_hosts() {
             chosen = self.compose_for_allocation(user, &filter, &input, zone.as_deref());
         }

@@ -178,7 +178,10 @@ fn apply(st: &mut State, op: &Op) {
             if *tags {
                 p.push(("tags", "fast"));
             }
-            let _ = st.allocate(&who(*admin), &params(&p));
+            // As the handler does: the candidate found under the read lock.
+            let data = params(&p);
+            let candidate = st.allocation_candidate(&data);
+            let _ = st.allocate(&who(*admin), &data, candidate);
         }
         Op::Deploy {
             m,
@@ -398,4 +401,35 @@ proptest! {
         prop_assert_eq!(check(&st), Ok(()));
         prop_assert!(st.pending.is_empty());
     }
+}
+
+#[test]
+fn allocation_candidates_are_rechecked_under_the_write_lock() {
+    let mut st = new_state();
+    let admin = st.users.get(&crate::state::ADMIN_ID).cloned().unwrap();
+    let any = params(&[]);
+    let first = st.allocation_candidate(&any).unwrap();
+    // The candidate is what a scan under the write lock takes.
+    let a = st.allocate(&admin, &any, Some(first)).unwrap();
+    assert_eq!(a.machine_id, first);
+    // A stale candidate (taken meanwhile) is ignored: another machine is taken.
+    let b = st.allocate(&admin, &any, Some(first)).unwrap();
+    assert_ne!(b.machine_id, first);
+    assert_eq!(st.machines[&b.machine_id].status, NodeStatus::Allocated);
+    // A candidate that does not meet the constraints is ignored too.
+    let big = params(&[("mem", "999999999")]);
+    assert_eq!(st.allocation_candidate(&big), None);
+    let free = st.allocation_candidate(&any).unwrap();
+    let Err(err) = st.allocate(&admin, &big, Some(free)) else {
+        panic!("a machine matched an impossible constraint");
+    };
+    assert_eq!(err.0.status.as_u16(), 409);
+    assert_eq!(st.machines[&free].status, NodeStatus::Ready);
+    // An invalid form has no candidate; allocate reports the error.
+    assert_eq!(st.allocation_candidate(&params(&[("bogus", "1")])), None);
+    assert!(
+        st.allocate(&admin, &params(&[("bogus", "1")]), None)
+            .is_err()
+    );
+    assert_eq!(check(&st), Ok(()));
 }

@@ -97,10 +97,15 @@ impl Drop for StateWrite<'_> {
     fn drop(&mut self) {
         // Still under the lock: readers never see new state with an old
         // generation.
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.next_due
-            .store(self.guard.next_due().unwrap_or(u64::MAX), Ordering::Release);
+        publish_write(&self.guard, self.generation, self.next_due);
     }
+}
+
+/// What every write does before it lets go of the lock: a new generation
+/// (rendered JSON of older ones is stale) and the next due transition.
+fn publish_write(st: &State, generation: &AtomicU64, next_due: &AtomicU64) {
+    generation.fetch_add(1, Ordering::AcqRel);
+    next_due.store(st.next_due().unwrap_or(u64::MAX), Ordering::Release);
 }
 
 impl Shared {
@@ -114,6 +119,23 @@ impl Shared {
             next_due: &self.next_due,
             generation: &self.generation,
         }
+    }
+
+    /// Runs `write` with write access (as [`Shared::write`]), then `read`
+    /// on the same state with the lock downgraded atomically: other readers
+    /// proceed while `read` renders, and no writer comes in between.
+    pub(crate) fn write_then_read<T, R>(
+        &self,
+        write: impl FnOnce(&mut State) -> T,
+        read: impl FnOnce(&State, T) -> R,
+    ) -> R {
+        let now = self.clock.now_ms();
+        let mut guard = self.state.write();
+        guard.settle(now);
+        let written = write(&mut guard);
+        publish_write(&guard, &self.generation, &self.next_due);
+        let guard = RwLockWriteGuard::downgrade(guard);
+        read(&guard, written)
     }
 
     /// Apply due transitions if any (cheap when nothing is due).

@@ -605,19 +605,25 @@ fn machines_is_registered(sh: &Shared, c: &Ctx) -> HandlerResult {
 
 fn machines_allocate(sh: &Shared, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
-    let value = {
-        let mut st = sh.write();
-        let alloc = st.allocate(user, &c.body)?;
-        let m = st
-            .machines
-            .get(&alloc.machine_id)
-            .ok_or_else(|| ApiError::no_match("Machine"))?;
-        let mut v = render::machine(&st, m);
-        if let Value::Object(o) = &mut v {
-            o.insert("constraints_by_type".into(), alloc.constraints_by_type);
-        }
-        v
-    };
+    // The scan runs under the read lock, in parallel with other requests;
+    // the write lock is held only to re-check the candidate and take it, and
+    // the reply is rendered with the lock downgraded (readers go on).
+    let candidate = sh.state.read().allocation_candidate(&c.body);
+    let value = sh.write_then_read(
+        |st| st.allocate(user, &c.body, candidate),
+        |st, alloc| {
+            let alloc = alloc?;
+            let m = st
+                .machines
+                .get(&alloc.machine_id)
+                .ok_or_else(|| ApiError::no_match("Machine"))?;
+            let mut v = render::machine(st, m);
+            if let Value::Object(o) = &mut v {
+                o.insert("constraints_by_type".into(), alloc.constraints_by_type);
+            }
+            Ok::<_, ApiError>(v)
+        },
+    )?;
     Ok(Reply::json(&value))
 }
 
