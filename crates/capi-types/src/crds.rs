@@ -17,7 +17,7 @@ use crate::maasmachine::MaasMachine;
 use crate::templates::{MaasClusterTemplate, MaasMachineTemplate};
 use crate::validation::{
     self, CLUSTER_SPEC_RULES, CLUSTER_SPEC_TRANSITION_RULES, MACHINE_SPEC_RULES,
-    MACHINE_SPEC_TRANSITION_RULES,
+    MACHINE_SPEC_TRANSITION_RULES, MACHINE_TEMPLATE_SPEC_RULES,
 };
 
 /// First line of every generated file.
@@ -129,7 +129,10 @@ pub fn maas_machine() -> Result<CustomResourceDefinition, CrdError> {
 pub fn maas_machine_template() -> Result<CustomResourceDefinition, CrdError> {
     with_rules(
         MaasMachineTemplate::crd(),
-        &[(&["spec", "template", "spec"], MACHINE_SPEC_RULES)],
+        &[
+            (&["spec", "template", "spec"], MACHINE_SPEC_RULES),
+            (&["spec", "template", "spec"], MACHINE_TEMPLATE_SPEC_RULES),
+        ],
     )
 }
 

@@ -34,7 +34,7 @@ pub use maascluster::{
 };
 pub use maasmachine::{
     EraseMode, LifecycleFailure, LifecycleStatus, MaasMachine, MaasMachineSpec, MaasMachineStatus,
-    PendingRelease, ReleaseOptions,
+    PendingRelease, ReleaseOptions, StaticIp,
 };
 pub use templates::{
     MaasClusterTemplate, MaasClusterTemplateResource, MaasClusterTemplateSpec, MaasMachineTemplate,

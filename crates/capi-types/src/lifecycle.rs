@@ -74,6 +74,14 @@ pub fn machine_spec_view(spec: &MaasMachineSpec) -> lc::MachineSpecView {
             .and_then(|r| r.erase)
             .unwrap_or_default()
             .into(),
+        pod: spec.pod.clone().filter(|s| !s.is_empty()),
+        not_pods: spec.not_pods.clone(),
+        pod_type: spec.pod_type.clone().filter(|s| !s.is_empty()),
+        not_pod_types: spec.not_pod_types.clone(),
+        static_ip: spec.static_ip.as_ref().map(|s| lc::StaticIpSpec {
+            address: s.address.trim().to_owned(),
+            subnet: s.subnet.clone().filter(|v| !v.is_empty()),
+        }),
     }
 }
 

@@ -177,6 +177,54 @@ pub struct MaasMachineSpec {
     /// What happens on release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseOptions>,
+
+    /// VM host (MAAS `pod`) the machine must be on: MAAS takes a Ready VM of
+    /// that host, or composes one there when none matches. VM hosts were
+    /// removed in MAAS 3.8, where this is rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub pod: Option<String>,
+
+    /// VM hosts (MAAS `not_pod`) the machine must not be on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 256)))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub not_pods: Vec<String>,
+
+    /// VM host type (MAAS `pod_type`): `lxd` or `virsh`. With `lxd`, the
+    /// machine is an LXD VM, composed on a matching VM host when no Ready
+    /// machine matches. Rejected on MAAS 3.8 and newer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 16))]
+    pub pod_type: Option<String>,
+
+    /// VM host types (MAAS `not_pod_type`) the machine must not be on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2), inner(length(min = 1, max = 16)))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub not_pod_types: Vec<String>,
+
+    /// A fixed address for the machine's boot interface, linked in MAAS
+    /// (mode STATIC) after allocation and before deploy, and unlinked once
+    /// the machine is released. Needs a MAAS administrator's API key. Not
+    /// allowed in a MaasMachineTemplate (every machine would ask for the
+    /// same address).
+    #[serde(rename = "staticIP", default, skip_serializing_if = "Option::is_none")]
+    pub static_ip: Option<StaticIp>,
+}
+
+/// A static address for the machine's boot interface.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct StaticIp {
+    /// The address, e.g. `10.0.0.20`: outside the subnet's dynamic ranges
+    /// and not in use.
+    #[schemars(length(min = 2, max = 45))]
+    pub address: String,
+    /// The MAAS subnet: its id (e.g. `3`) or CIDR (e.g. `10.0.0.0/24`).
+    /// Absent: the MAAS subnet that contains the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub subnet: Option<String>,
 }
 
 /// A release the controller asked MAAS for and MAAS has not confirmed yet.

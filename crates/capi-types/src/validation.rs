@@ -109,7 +109,55 @@ pub const MACHINE_SPEC_RULES: &[Rule] = &[
         rule: "self.matches('^[a-z0-9][a-z0-9._-]*$')",
         message: "hweKernel must be a MAAS kernel name such as ga-22.04 or hwe-22.04",
     },
+    Rule {
+        path: &["pod"],
+        rule: r"self.matches('^[^\\s,]+$')",
+        message: "pod must be a MAAS VM host name without spaces or commas",
+    },
+    Rule {
+        path: &["notPods", "[]"],
+        rule: r"self.matches('^[^\\s,]+$')",
+        message: "each notPods entry must be a MAAS VM host name without spaces or commas",
+    },
+    Rule {
+        path: &[],
+        rule: "!has(self.pod) || !has(self.notPods) || !(self.pod in self.notPods)",
+        message: "a VM host cannot be in both pod and notPods",
+    },
+    Rule {
+        path: &["podType"],
+        rule: "self in ['lxd', 'virsh']",
+        message: "podType must be lxd or virsh (the MAAS VM host types)",
+    },
+    Rule {
+        path: &["notPodTypes", "[]"],
+        rule: "self in ['lxd', 'virsh']",
+        message: "each notPodTypes entry must be lxd or virsh (the MAAS VM host types)",
+    },
+    Rule {
+        path: &[],
+        rule: "!has(self.podType) || !has(self.notPodTypes) || !(self.podType in self.notPodTypes)",
+        message: "a VM host type cannot be in both podType and notPodTypes",
+    },
+    Rule {
+        path: &["staticIP", "address"],
+        rule: r"self.matches('^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$') || (self.contains(':') && self.matches('^[0-9a-fA-F:.]+$'))",
+        message: "staticIP.address must be an IPv4 or IPv6 address such as 10.0.0.20",
+    },
+    Rule {
+        path: &["staticIP", "subnet"],
+        rule: r"self.matches('^[0-9]+$') || self.matches('^[0-9.]+/[0-9]{1,2}$') || self.matches('^[0-9a-fA-F:.]+/[0-9]{1,3}$')",
+        message: "staticIP.subnet must be a MAAS subnet id (e.g. 3) or CIDR (e.g. 10.0.0.0/24)",
+    },
 ];
+
+/// Rules of a MaasMachineTemplate's `spec.template.spec` only.
+pub const MACHINE_TEMPLATE_SPEC_RULES: &[Rule] = &[Rule {
+    path: &[],
+    rule: "!has(self.staticIP)",
+    message: "staticIP cannot be set in a MaasMachineTemplate: every machine made from it would ask \
+              for the same address. Give each MaasMachine its own staticIP instead (see docs/static-ips.md)",
+}];
 
 /// Transition rules of a MaasMachine `spec` (not applied to templates).
 pub const MACHINE_SPEC_TRANSITION_RULES: &[Rule] = &[
@@ -173,6 +221,26 @@ pub const MACHINE_SPEC_TRANSITION_RULES: &[Rule] = &[
     immutable_optional!(
         "failureDomain",
         "failureDomain is immutable; create a new MaasMachine to change it"
+    ),
+    immutable_optional!(
+        "pod",
+        "pod is immutable; create a new MaasMachine to change constraints"
+    ),
+    immutable_optional!(
+        "notPods",
+        "notPods is immutable; create a new MaasMachine to change constraints"
+    ),
+    immutable_optional!(
+        "podType",
+        "podType is immutable; create a new MaasMachine to change constraints"
+    ),
+    immutable_optional!(
+        "notPodTypes",
+        "notPodTypes is immutable; create a new MaasMachine to change constraints"
+    ),
+    immutable_optional!(
+        "staticIP",
+        "staticIP is immutable; create a new MaasMachine to use another address"
     ),
 ];
 
@@ -268,6 +336,10 @@ pub fn catalogue() -> BTreeMap<&'static str, Vec<Rule>> {
     out.insert(
         "MaasMachine.spec (and MaasMachineTemplate.spec.template.spec)",
         MACHINE_SPEC_RULES.to_vec(),
+    );
+    out.insert(
+        "MaasMachineTemplate.spec.template.spec",
+        MACHINE_TEMPLATE_SPEC_RULES.to_vec(),
     );
     out.insert(
         "MaasMachine.spec (updates only)",

@@ -564,3 +564,174 @@ async fn cluster_templates_accept_changes() {
         "{err}"
     );
 }
+
+fn vm_machine_spec() -> Value {
+    let mut spec = valid_machine_spec();
+    spec["podType"] = json!("lxd");
+    spec["notPods"] = json!(["old-host"]);
+    spec["notPodTypes"] = json!(["virsh"]);
+    spec["staticIP"] = json!({"address": "10.0.0.20", "subnet": "10.0.0.0/24"});
+    spec
+}
+
+#[tokio::test]
+async fn vm_placement_and_static_ip_are_validated() {
+    let ns = env().await.namespace("mm-vm").await.unwrap();
+    let api = ns.api::<MaasMachine>();
+    let created = apply(&api, "vm", machine("vm", vm_machine_spec()))
+        .await
+        .unwrap();
+    assert_eq!(created.spec.pod_type.as_deref(), Some("lxd"));
+    let ip = created.spec.static_ip.clone().unwrap();
+    assert_eq!(
+        (ip.address.as_str(), ip.subnet.as_deref()),
+        ("10.0.0.20", Some("10.0.0.0/24"))
+    );
+    for (name, ip) in [
+        ("v6", json!({"address": "fd00::20"})),
+        ("byid", json!({"address": "192.168.1.250", "subnet": "3"})),
+        (
+            "v6cidr",
+            json!({"address": "fd00::21", "subnet": "fd00::/64"}),
+        ),
+    ] {
+        let spec = with(valid_machine_spec(), "staticIP", ip);
+        apply(&api, name, machine(name, spec)).await.unwrap();
+    }
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "podtype",
+            with(valid_machine_spec(), "podType", json!("kvm")),
+            "podType must be lxd or virsh",
+        ),
+        (
+            "notpodtype",
+            with(valid_machine_spec(), "notPodTypes", json!(["vmware"])),
+            "each notPodTypes entry must be lxd or virsh",
+        ),
+        (
+            "podboth",
+            with(
+                with(valid_machine_spec(), "podType", json!("lxd")),
+                "notPodTypes",
+                json!(["lxd"]),
+            ),
+            "a VM host type cannot be in both podType and notPodTypes",
+        ),
+        (
+            "podname",
+            with(valid_machine_spec(), "pod", json!("a b")),
+            "pod must be a MAAS VM host name",
+        ),
+        (
+            "podsame",
+            with(
+                with(valid_machine_spec(), "pod", json!("h1")),
+                "notPods",
+                json!(["h1"]),
+            ),
+            "a VM host cannot be in both pod and notPods",
+        ),
+        (
+            "ipbad",
+            with(
+                valid_machine_spec(),
+                "staticIP",
+                json!({"address": "10.0.0.256"}),
+            ),
+            "staticIP.address must be an IPv4 or IPv6 address",
+        ),
+        (
+            "ipname",
+            with(
+                valid_machine_spec(),
+                "staticIP",
+                json!({"address": "host.maas"}),
+            ),
+            "staticIP.address must be an IPv4 or IPv6 address",
+        ),
+        (
+            "subnetbad",
+            with(
+                valid_machine_spec(),
+                "staticIP",
+                json!({"address": "10.0.0.20", "subnet": "lan"}),
+            ),
+            "staticIP.subnet must be a MAAS subnet id",
+        ),
+        (
+            "ipmissing",
+            with(valid_machine_spec(), "staticIP", json!({"subnet": "3"})),
+            "address",
+        ),
+    ];
+    for (name, spec, expected) in cases {
+        let err = apply(&api, name, machine(name, spec))
+            .await
+            .expect_err(name);
+        assert!(
+            err.contains(expected),
+            "{name}: expected {expected:?} in {err:?}"
+        );
+    }
+    // Immutable like the other constraints.
+    let changes: Vec<(Value, &str)> = vec![
+        (
+            with(vm_machine_spec(), "podType", json!("virsh")),
+            "podType is immutable",
+        ),
+        (
+            without(vm_machine_spec(), "notPods"),
+            "notPods is immutable",
+        ),
+        (
+            with(vm_machine_spec(), "pod", json!("h2")),
+            "pod is immutable",
+        ),
+        (
+            with(vm_machine_spec(), "notPodTypes", json!([])),
+            "notPodTypes is immutable",
+        ),
+        (
+            with(
+                vm_machine_spec(),
+                "staticIP",
+                json!({"address": "10.0.0.21", "subnet": "10.0.0.0/24"}),
+            ),
+            "staticIP is immutable",
+        ),
+        (
+            without(vm_machine_spec(), "staticIP"),
+            "staticIP is immutable",
+        ),
+    ];
+    for (spec, expected) in changes {
+        let err = apply(&api, "vm", machine("vm", spec))
+            .await
+            .expect_err(expected);
+        assert!(err.contains(expected), "expected {expected:?} in {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn templates_take_pod_constraints_but_not_a_static_ip() {
+    let ns = env().await.namespace("mmt-vm").await.unwrap();
+    let api = ns.api::<MaasMachineTemplate>();
+    let tpl = |spec: Value| {
+        json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "MaasMachineTemplate",
+               "metadata": {"name": "t"}, "spec": {"template": {"spec": spec}}})
+    };
+    let created = apply(
+        &api,
+        "t",
+        tpl(with(valid_machine_spec(), "podType", json!("lxd"))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.spec.template.spec.pod_type.as_deref(), Some("lxd"));
+    let err = apply(&api, "t", tpl(vm_machine_spec())).await.unwrap_err();
+    assert!(
+        err.contains("staticIP cannot be set in a MaasMachineTemplate"),
+        "{err}"
+    );
+}

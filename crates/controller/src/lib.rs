@@ -40,6 +40,7 @@ pub mod maas;
 pub mod machine;
 pub mod manager;
 pub mod metrics;
+pub mod staticip;
 pub mod template;
 
 pub use config::{ControllerConfig, MaasCredentials};

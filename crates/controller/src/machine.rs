@@ -63,6 +63,7 @@ pub fn machine_view(m: &maas_api::Machine, agent_name: &str) -> lc::MaasMachineV
         memory_mib: u64::try_from(m.memory).unwrap_or(0),
         ip_addresses: m.ip_addresses.clone(),
         ephemeral_deploy: m.ephemeral_deploy,
+        static_addresses: crate::staticip::static_addresses(m),
     }
 }
 
@@ -173,6 +174,20 @@ fn maas_failure(e: &maas_api::Error) -> ActionFailure {
     )
 }
 
+fn static_ip_failure(e: &crate::staticip::StaticIpError) -> ActionFailure {
+    let retry_after = match e {
+        crate::staticip::StaticIpError::Maas(e) => e.retry_after(),
+        crate::staticip::StaticIpError::Invalid(_) => None,
+    };
+    ActionFailure::Lifecycle(
+        lc::ActionError {
+            class: e.class(),
+            message: e.to_string(),
+        },
+        retry_after,
+    )
+}
+
 /// `AllocateRequest` → MAAS allocate parameters.
 #[must_use]
 pub fn allocate_params(req: &lc::AllocateRequest) -> AllocateParams {
@@ -192,6 +207,10 @@ pub fn allocate_params(req: &lc::AllocateRequest) -> AllocateParams {
     if let Some(a) = req.architecture.clone().filter(|a| !a.is_empty()) {
         p.arch.push(a);
     }
+    p.pod = req.pod.clone().filter(|v| !v.is_empty());
+    p.not_pod = req.not_pods.clone();
+    p.pod_type = req.pod_type.clone().filter(|v| !v.is_empty());
+    p.not_pod_type = req.not_pod_types.clone();
     p.comment = Some(req.comment.clone()).filter(|c| !c.is_empty());
     p
 }
@@ -330,6 +349,20 @@ pub async fn execute(
                 .await
                 .map_err(|e| maas_failure(&e))?;
             out.machine = Some(machine);
+        }
+        lc::Action::LinkStaticIp(req) => {
+            out.machine = Some(
+                crate::staticip::link(m, req)
+                    .await
+                    .map_err(|e| static_ip_failure(&e))?,
+            );
+        }
+        lc::Action::UnlinkStaticIp(req) => {
+            out.machine = Some(
+                crate::staticip::unlink(m, req)
+                    .await
+                    .map_err(|e| static_ip_failure(&e))?,
+            );
         }
         lc::Action::PowerOn { system_id } => {
             let machine = m
@@ -546,6 +579,21 @@ fn event_for(
                 if req.ephemeral { " in memory" } else { "" }
             ),
         ),
+        lc::Action::LinkStaticIp(req) => (
+            false,
+            "StaticIPLinked",
+            "LinkStaticIp",
+            format!("linked static IP {} to {}", req.address, req.system_id),
+        ),
+        lc::Action::UnlinkStaticIp(req) => (
+            false,
+            "StaticIPUnlinked",
+            "UnlinkStaticIp",
+            format!(
+                "unlinked static IP {} from released machine {}",
+                req.address, req.system_id
+            ),
+        ),
         lc::Action::MarkProvisioned(p) => (
             false,
             "MachineProvisioned",
@@ -719,7 +767,8 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
         }
         _ => None,
     };
-    let seen = match observe_maas(&maas, marker.as_deref(), &ids, obj.spec.ephemeral, moved).await {
+    let need_version = obj.spec.ephemeral || observation.infra.spec.has_pod_constraints();
+    let seen = match observe_maas(&maas, marker.as_deref(), &ids, need_version, moved).await {
         Ok(s) => s,
         Err(e) => {
             if e.class() == crate::error::ErrorClass::Permanent {

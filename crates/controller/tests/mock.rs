@@ -133,9 +133,40 @@ async fn allocation_avoiding_failed_machines_falls_back_when_the_pick_is_taken()
         zone: None,
         pool: None,
         architecture: None,
+        pod: None,
+        not_pods: vec![],
+        pod_type: None,
+        not_pod_types: vec![],
         avoid_system_ids: vec!["bad001".into()],
         comment: String::new(),
     };
     let m = allocate(&handle(mock), &req).await.unwrap();
     assert_eq!(m.system_id, "other1");
+}
+
+#[test]
+fn pod_constraints_become_allocate_parameters() {
+    let req = lc::AllocateRequest {
+        agent_name: "marker".into(),
+        system_id: None,
+        min_cpu: None,
+        min_memory_mib: None,
+        min_disk_gb: None,
+        tags: vec![],
+        not_tags: vec![],
+        zone: None,
+        pool: None,
+        architecture: None,
+        pod: Some("vmhost-1".into()),
+        not_pods: vec!["vmhost-2".into()],
+        pod_type: Some("lxd".into()),
+        not_pod_types: vec!["virsh".into()],
+        avoid_system_ids: vec![],
+        comment: String::new(),
+    };
+    let p = capmaas_controller::machine::allocate_params(&req);
+    assert_eq!(p.pod.as_deref(), Some("vmhost-1"));
+    assert_eq!(p.not_pod, vec!["vmhost-2".to_owned()]);
+    assert_eq!(p.pod_type.as_deref(), Some("lxd"));
+    assert_eq!(p.not_pod_type, vec!["virsh".to_owned()]);
 }

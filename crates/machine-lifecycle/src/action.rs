@@ -30,6 +30,14 @@ pub struct AllocateRequest {
     pub pool: Option<String>,
     /// `arch`.
     pub architecture: Option<String>,
+    /// `pod`: the VM host.
+    pub pod: Option<String>,
+    /// `not_pod`.
+    pub not_pods: Vec<String>,
+    /// `pod_type` (`lxd`, `virsh`).
+    pub pod_type: Option<String>,
+    /// `not_pod_type`.
+    pub not_pod_types: Vec<String>,
     /// Machines that already failed this MaasMachine. MAAS's allocate has no
     /// exclusion parameter: honour it by listing Ready candidates with
     /// `not_id` and allocating one by `system_id`, or ignore it (correctness
@@ -57,6 +65,18 @@ pub struct DeployRequest {
     pub bootstrap_data_secret: String,
     /// `comment`.
     pub comment: String,
+}
+
+/// A static address on a machine's boot interface (`op=link_subnet` /
+/// `op=unlink_subnet` on `nodes/<id>/interfaces/<boot>/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticIpRequest {
+    /// The machine.
+    pub system_id: String,
+    /// The address.
+    pub address: String,
+    /// The subnet (id or CIDR); `None`: the MAAS subnet containing `address`.
+    pub subnet: Option<String>,
 }
 
 /// Why a machine is released.
@@ -133,6 +153,14 @@ pub enum Action {
         /// The annotations.
         annotations: BTreeMap<String, String>,
     },
+    /// Link the boot interface of the recorded (Allocated, ours) machine to
+    /// its subnet in STATIC mode with the requested address, in place of its
+    /// AUTO/DHCP link on that subnet, so that it deploys with it. Always
+    /// before [`Action::Deploy`] when `spec.staticIP` is set.
+    LinkStaticIp(StaticIpRequest),
+    /// Remove the STATIC link holding the address from a machine we released
+    /// (MAAS keeps STATIC links across releases), freeing the address.
+    UnlinkStaticIp(StaticIpRequest),
     /// Deploy the recorded machine.
     Deploy(DeployRequest),
     /// Nothing to do but look again later (see `requeue_after`).

@@ -69,6 +69,11 @@ pub mod reasons {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     /// The MaasMachine is being deleted.
     pub const DELETING: &str = "Deleting";
+    /// MAAS refused `spec.staticIP` (in use, outside the subnet, in a
+    /// dynamic range, not an administrator's key ...): terminal.
+    pub const STATIC_IP_REJECTED: &str = "StaticIPRejected";
+    /// VM host (pod) constraints on a MAAS without VM hosts (3.8 and newer).
+    pub const VM_HOSTS_NOT_SUPPORTED: &str = "VMHostsNotSupported";
 
     /// Every reason above.
     pub const ALL: &[&str] = &[
@@ -98,6 +103,8 @@ pub mod reasons {
         UNEXPECTED_MACHINE_STATE,
         INVALID_SPEC,
         DELETING,
+        STATIC_IP_REJECTED,
+        VM_HOSTS_NOT_SUPPORTED,
     ];
 
     /// The constant equal to `reason` (for reasons read back from status);

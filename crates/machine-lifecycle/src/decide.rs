@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::action::{
     Action, AllocateRequest, Decision, DeployRequest, MachineReport, Provisioned, ReleaseReason,
-    ReleaseRequest,
+    ReleaseRequest, StaticIpRequest,
 };
 use crate::address::machine_addresses;
 use crate::conditions::{
@@ -145,6 +145,41 @@ pub fn action_failed(
                 format!("power-on of {system_id} failed: {msg}; will retry"),
             );
             (Action::Observe, Some(cfg.power_on_retry_after))
+        }
+        (Action::LinkStaticIp(req), ErrorClass::Permanent) => {
+            let message = format!(
+                "MAAS rejected static IP {} for {}: {msg}. Fix spec.staticIP (immutable: recreate \
+                 the MaasMachine with a free address outside the subnet's dynamic ranges, on a \
+                 subnet the machine's boot interface is on); linking needs a MAAS administrator's \
+                 API key",
+                req.address, req.system_id
+            );
+            d.progress.failure = Some(TerminalFailure {
+                reason: reasons::STATIC_IP_REJECTED.to_owned(),
+                message: message.clone(),
+            });
+            d.not_ready(reasons::STATIC_IP_REJECTED, message);
+            (Action::Observe, Some(Duration::ZERO))
+        }
+        (Action::LinkStaticIp(req), _) => {
+            d.not_ready(
+                reasons::DEPLOYING,
+                format!(
+                    "linking static IP {} to {} failed, will retry: {msg}",
+                    req.address, req.system_id
+                ),
+            );
+            (Action::Observe, Some(cfg.capacity_backoff))
+        }
+        (Action::UnlinkStaticIp(req), _) => {
+            d.not_ready(
+                reasons::RELEASE_FAILED,
+                format!(
+                    "unlinking static IP {} from released machine {} failed: {msg}; will retry",
+                    req.address, req.system_id
+                ),
+            );
+            (Action::Observe, Some(cfg.release_poll_interval))
         }
         (Action::Annotate { system_id, .. }, ErrorClass::Permanent) => {
             d.progress.annotations_rejected_for = Some(system_id.clone());
@@ -339,6 +374,9 @@ impl<'a> Decider<'a> {
             String::new(),
         );
         self.prune_releases();
+        if let Some(step) = self.unlink_released_static_ip() {
+            return step;
+        }
         if obs.infra.deleting {
             return self.delete();
         }
@@ -356,11 +394,88 @@ impl<'a> Decider<'a> {
                 Some(Lookup::NotFound) => false,
                 Some(Lookup::Found(m)) => {
                     let foreign_agent = !m.agent_name.is_empty() && !self.ours(m);
-                    !foreign_agent && (m.status.is_releasing() || m.status.is_release_failed())
+                    (!foreign_agent && (m.status.is_releasing() || m.status.is_release_failed()))
+                        || self.holds_our_static_ip_released(m)
                 }
             })
             .collect();
         self.progress.releasing = kept;
+    }
+
+    /// `spec.staticIP`'s address, when set.
+    fn static_address(&self) -> Option<&'a str> {
+        self.obs
+            .infra
+            .spec
+            .static_ip
+            .as_ref()
+            .map(|s| s.address.as_str())
+            .filter(|a| !a.is_empty())
+    }
+
+    /// `m` is back in MAAS's free pool (nobody owns it) and still has a
+    /// STATIC link with our address: MAAS keeps STATIC links across
+    /// releases, so it is ours to remove.
+    fn holds_our_static_ip_released(&self, m: &MaasMachineView) -> bool {
+        let Some(address) = self.static_address() else {
+            return false;
+        };
+        m.status.is_unowned()
+            && m.owner.is_none()
+            && m.static_addresses.iter().any(|a| a == address)
+    }
+
+    /// A machine we released still holds our static address: unlink it
+    /// before the release counts as done (and before anything else).
+    fn unlink_released_static_ip(&mut self) -> Option<Step> {
+        self.static_address()?;
+        let m = self
+            .progress
+            .releasing
+            .iter()
+            .find_map(|r| match self.lookup(&r.system_id) {
+                Some(Lookup::Found(m)) if self.holds_our_static_ip_released(m) => Some(m),
+                _ => None,
+            })?;
+        Some(self.unlink_static_ip(m))
+    }
+
+    /// `UnlinkStaticIp` of our address from `m` (released, still holding it).
+    fn unlink_static_ip(&mut self, m: &MaasMachineView) -> Step {
+        let address = self.static_address().unwrap_or_default();
+        let id = m.system_id.clone();
+        let msg = format!("{id} is released; unlinking static IP {address} from it");
+        if self.obs.infra.deleting {
+            self.set(
+                READY,
+                ConditionStatus::False,
+                reasons::DELETING,
+                msg.clone(),
+            );
+            self.set(
+                MACHINE_DEPLOYED,
+                ConditionStatus::False,
+                reasons::RELEASING,
+                msg,
+            );
+        } else {
+            self.not_ready(reasons::RELEASING, msg);
+        }
+        let subnet = self
+            .obs
+            .infra
+            .spec
+            .static_ip
+            .as_ref()
+            .and_then(|s| s.subnet.clone());
+        (
+            Action::UnlinkStaticIp(StaticIpRequest {
+                system_id: id,
+                address: address.to_owned(),
+                subnet,
+            }),
+            Some(Duration::ZERO),
+        )
     }
 
     /// A release of ours that MAAS failed and that no longer carries the
@@ -617,6 +732,30 @@ impl<'a> Decider<'a> {
                 format!("spec.hweKernel {k:?} is not a kernel name like `ga-22.04` or `hwe-22.04`"),
             ));
         }
+        if obs.infra.spec.has_pod_constraints() {
+            let removed = cfg.vm_hosts_removed_in;
+            match obs.maas.version {
+                None => {
+                    self.not_ready(
+                        reasons::WAITING_FOR_MAAS_VERSION,
+                        "VM host (pod) constraints set; waiting to learn the MAAS version",
+                    );
+                    return Some((Action::Observe, Some(cfg.capacity_backoff)));
+                }
+                Some(v) if v >= removed => {
+                    self.not_ready(
+                        reasons::VM_HOSTS_NOT_SUPPORTED,
+                        format!(
+                            "spec.pod, spec.notPods, spec.podType and spec.notPodTypes need MAAS VM \
+                             hosts, which MAAS {v} no longer has (removed in {removed}): recreate \
+                             the MaasMachine without them. Nothing is allocated meanwhile"
+                        ),
+                    );
+                    return Some((Action::Observe, Some(cfg.capacity_backoff_max)));
+                }
+                Some(_) => {}
+            }
+        }
         if obs.infra.spec.ephemeral {
             let min = cfg.ephemeral_min_maas_version;
             match obs.maas.version {
@@ -679,6 +818,10 @@ impl<'a> Decider<'a> {
             zone,
             pool: non_empty(&spec.resource_pool),
             architecture: non_empty(&spec.architecture),
+            pod: non_empty(&spec.pod),
+            not_pods: spec.not_pods.clone(),
+            pod_type: non_empty(&spec.pod_type),
+            not_pod_types: spec.not_pod_types.clone(),
             avoid_system_ids: self.progress.avoid_system_ids.clone(),
             comment: format!(
                 "capmaas: {}/{} (cluster {})",
@@ -790,6 +933,11 @@ impl<'a> Decider<'a> {
                     ),
                 );
                 (Action::Observe, Some(cfg.capacity_backoff_max))
+            }
+            Lookup::Found(m) if self.holds_our_static_ip_released(m) => {
+                // Released outside our records: free our address before
+                // anything else (the next machine needs it).
+                self.unlink_static_ip(m)
             }
             Lookup::Found(m) => {
                 if provisioned {
@@ -934,6 +1082,22 @@ impl<'a> Decider<'a> {
         let Some(secret) = machine.bootstrap_data_secret.clone() else {
             return (Action::Observe, None);
         };
+        if let Some(address) = self.static_address()
+            && !m.static_addresses.iter().any(|a| a == address)
+        {
+            self.not_ready(
+                reasons::DEPLOYING,
+                format!("linking static IP {address} to {id} before deploying"),
+            );
+            return (
+                Action::LinkStaticIp(StaticIpRequest {
+                    system_id: id.to_owned(),
+                    address: address.to_owned(),
+                    subnet: spec.static_ip.as_ref().and_then(|s| s.subnet.clone()),
+                }),
+                Some(Duration::ZERO),
+            );
+        }
         self.progress.deploy_started_at = Some(self.obs.now);
         self.progress.power_on_requested_at = None;
         let mode = if spec.ephemeral { " in memory" } else { "" };
@@ -1087,6 +1251,11 @@ impl<'a> Decider<'a> {
                         return self.release(m, ReleaseReason::Deleting);
                     }
                     waiting.push((id.to_owned(), m.status.name()));
+                }
+                // Released outside our records (by an administrator, or the
+                // status was lost) with our static address still linked.
+                Some(Lookup::Found(m)) if self.holds_our_static_ip_released(m) => {
+                    return self.unlink_static_ip(m);
                 }
                 Some(Lookup::Found(_)) => {}
             }

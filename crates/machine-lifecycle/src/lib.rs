@@ -56,7 +56,7 @@ mod view;
 
 pub use action::{
     Action, AllocateRequest, Decision, DeployRequest, MachineReport, Provisioned, ReleaseReason,
-    ReleaseRequest,
+    ReleaseRequest, StaticIpRequest,
 };
 pub use address::{Address, AddressType, is_public, machine_addresses};
 pub use conditions::{
@@ -77,7 +77,7 @@ pub use marker::{
 pub use time::Timestamp;
 pub use view::{
     CapiMachineView, ClusterView, EraseMode, InfraMachineView, LifecycleConfig, MachineSpecView,
-    Observation, Progress, ReleaseRecord, TerminalFailure,
+    Observation, Progress, ReleaseRecord, StaticIpSpec, TerminalFailure,
 };
 
 #[cfg(test)]

@@ -328,6 +328,9 @@ pub struct MaasMachineView {
     pub ip_addresses: Vec<String>,
     /// `ephemeral_deploy` (MAAS 3.5+; `None` on older versions).
     pub ephemeral_deploy: Option<bool>,
+    /// Addresses of the machine's STATIC links (`interface_set[].links[]`
+    /// with mode `static` and an address). MAAS keeps them across releases.
+    pub static_addresses: Vec<String>,
 }
 
 impl MaasMachineView {
@@ -348,6 +351,7 @@ impl MaasMachineView {
             memory_mib: 0,
             ip_addresses: Vec::new(),
             ephemeral_deploy: None,
+            static_addresses: Vec::new(),
         }
     }
 }

@@ -1249,3 +1249,242 @@ fn reasons_are_unique_and_canonical() {
     }
     assert_eq!(reasons::canonical("Whatever"), reasons::DEPLOY_FAILED);
 }
+
+// ----- VM hosts (pods) and static IPs ------------------------------------------
+
+fn with_static_ip(mut obs: Observation) -> Observation {
+    obs.infra.spec.static_ip = Some(StaticIpSpec {
+        address: "10.0.0.20".into(),
+        subnet: Some("10.0.0.0/24".into()),
+    });
+    obs
+}
+
+#[test]
+fn pod_constraints_are_passed_to_allocate() {
+    let mut obs = base();
+    obs.infra.spec.pod_type = Some("lxd".into());
+    obs.infra.spec.pod = Some("vmhost-1".into());
+    obs.infra.spec.not_pods = vec!["vmhost-2".into()];
+    obs.infra.spec.not_pod_types = vec!["virsh".into()];
+    match run(&obs).action {
+        Action::Allocate(req) => {
+            assert_eq!(req.pod_type.as_deref(), Some("lxd"));
+            assert_eq!(req.pod.as_deref(), Some("vmhost-1"));
+            assert_eq!(req.not_pods, vec!["vmhost-2".to_owned()]);
+            assert_eq!(req.not_pod_types, vec!["virsh".to_owned()]);
+        }
+        other => panic!("expected Allocate, got {other:?}"),
+    }
+    match run(&base()).action {
+        Action::Allocate(req) => {
+            assert_eq!((req.pod, req.pod_type), (None, None));
+            assert!(req.not_pods.is_empty() && req.not_pod_types.is_empty());
+        }
+        other => panic!("expected Allocate, got {other:?}"),
+    }
+}
+
+#[test]
+fn pod_constraints_on_maas_without_vm_hosts_are_rejected_with_a_condition() {
+    let mut obs = base();
+    obs.infra.spec.pod_type = Some("lxd".into());
+    obs.maas.version = Some(MaasVersion::new(3, 8, 0));
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe);
+    assert_eq!(deployed_reason(&d), reasons::VM_HOSTS_NOT_SUPPORTED);
+    let msg = &condition(&d, READY).message;
+    assert!(msg.contains("3.8.0") && msg.contains("podType"), "{msg}");
+    assert!(d.progress.allocation_requested_at.is_none());
+    // Unknown version: wait, do not guess.
+    obs.maas.version = None;
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe);
+    assert_eq!(deployed_reason(&d), reasons::WAITING_FOR_MAAS_VERSION);
+    // 3.7 still has VM hosts; without pod constraints 3.8 is fine.
+    obs.maas.version = Some(MaasVersion::new(3, 7, 2));
+    assert!(matches!(run(&obs).action, Action::Allocate(_)));
+    let mut plain = base();
+    plain.maas.version = Some(MaasVersion::new(3, 8, 0));
+    assert!(matches!(run(&plain).action, Action::Allocate(_)));
+}
+
+#[test]
+fn static_ip_is_linked_before_deploying() {
+    let obs = with_static_ip(recorded(
+        base(),
+        owned("abc123", MaasStatus::Allocated, PowerState::Off),
+    ));
+    let d = run(&obs);
+    assert_eq!(
+        d.action,
+        Action::LinkStaticIp(StaticIpRequest {
+            system_id: "abc123".into(),
+            address: "10.0.0.20".into(),
+            subnet: Some("10.0.0.0/24".into()),
+        })
+    );
+    assert_eq!(deployed_reason(&d), reasons::DEPLOYING);
+    assert!(d.progress.deploy_started_at.is_none(), "not deploying yet");
+    // Once MAAS shows the STATIC link, the machine is deployed.
+    let mut m = owned("abc123", MaasStatus::Allocated, PowerState::Off);
+    m.static_addresses = vec!["10.0.0.20".into()];
+    let obs = with_static_ip(recorded(base(), m));
+    assert!(matches!(run(&obs).action, Action::Deploy(_)));
+}
+
+#[test]
+fn static_ip_waits_for_the_same_gates_as_deploy() {
+    let mut obs = with_static_ip(recorded(
+        base(),
+        owned("abc123", MaasStatus::Allocated, PowerState::Off),
+    ));
+    obs.machine.as_mut().unwrap().bootstrap_data_secret = None;
+    assert_eq!(run(&obs).action, Action::WaitForBootstrapData);
+}
+
+#[test]
+fn static_ip_rejected_by_maas_fails_terminally_then_releases() {
+    let obs = with_static_ip(recorded(
+        base(),
+        owned("abc123", MaasStatus::Allocated, PowerState::Off),
+    ));
+    let d = run(&obs);
+    let f = action_failed(
+        &obs,
+        &LifecycleConfig::default(),
+        &d,
+        &ActionError {
+            class: ErrorClass::Permanent,
+            message: "IP address is already in use.".into(),
+        },
+    );
+    assert_eq!(deployed_reason(&f), reasons::STATIC_IP_REJECTED);
+    let msg = &condition(&f, READY).message;
+    assert!(msg.contains("IP address is already in use.") && msg.contains("10.0.0.20"));
+    let failure = f.progress.failure.clone().unwrap();
+    assert_eq!(failure.reason, reasons::STATIC_IP_REJECTED);
+    // The next decision gives the machine back.
+    let mut next = obs.clone();
+    next.infra.progress = f.progress;
+    let d = run(&next);
+    assert!(
+        matches!(&d.action, Action::Release(r) if r.system_id == "abc123" && r.reason == ReleaseReason::Failed),
+        "{:?}",
+        d.action
+    );
+    assert_eq!(deployed_reason(&d), reasons::STATIC_IP_REJECTED);
+    // A transient failure is retried.
+    let t = action_failed(
+        &obs,
+        &LifecycleConfig::default(),
+        &run(&obs),
+        &ActionError {
+            class: ErrorClass::Transient,
+            message: "timeout".into(),
+        },
+    );
+    assert!(t.progress.failure.is_none());
+    assert_eq!(t.action, Action::Observe);
+}
+
+/// A released machine (ours by the release record) still holding our address.
+fn released_with_static_ip(deleting: bool) -> Observation {
+    let mut obs = with_static_ip(base());
+    obs.infra.deleting = deleting;
+    let mut m = machine("abc123", MaasStatus::Ready, PowerState::Off);
+    m.static_addresses = vec!["10.0.0.20".into()];
+    obs.infra.progress.releasing.push(ReleaseRecord {
+        system_id: "abc123".into(),
+        since: Timestamp(9_000),
+    });
+    obs.maas.lookups.insert("abc123".into(), Lookup::Found(m));
+    obs
+}
+
+#[test]
+fn release_unlinks_the_static_ip_before_it_counts_as_done() {
+    for deleting in [true, false] {
+        let obs = released_with_static_ip(deleting);
+        let d = run(&obs);
+        assert_eq!(
+            d.action,
+            Action::UnlinkStaticIp(StaticIpRequest {
+                system_id: "abc123".into(),
+                address: "10.0.0.20".into(),
+                subnet: Some("10.0.0.0/24".into()),
+            }),
+            "deleting={deleting}"
+        );
+        assert_eq!(d.progress.releasing.len(), 1, "record kept until unlinked");
+        // Unlinked: the record is dropped and the deletion finishes.
+        let mut after = obs.clone();
+        if let Some(Lookup::Found(m)) = after.maas.lookups.get_mut("abc123") {
+            m.static_addresses.clear();
+        }
+        let d = run(&after);
+        assert!(d.progress.releasing.is_empty());
+        if deleting {
+            assert_eq!(d.action, Action::RemoveFinalizer);
+        } else {
+            assert!(matches!(d.action, Action::Allocate(_)), "{:?}", d.action);
+        }
+    }
+}
+
+#[test]
+fn deletion_waits_for_a_failed_unlink() {
+    let obs = released_with_static_ip(true);
+    let d = run(&obs);
+    let f = action_failed(
+        &obs,
+        &LifecycleConfig::default(),
+        &d,
+        &ActionError {
+            class: ErrorClass::Transient,
+            message: "connection reset".into(),
+        },
+    );
+    assert_eq!(f.action, Action::Observe);
+    assert_eq!(f.progress.releasing.len(), 1);
+    assert!(condition(&f, READY).message.contains("10.0.0.20"));
+}
+
+#[test]
+fn never_unlinks_from_a_machine_someone_else_took() {
+    let mut obs = released_with_static_ip(true);
+    if let Some(Lookup::Found(m)) = obs.maas.lookups.get_mut("abc123") {
+        m.status = MaasStatus::Allocated;
+        m.owner = Some("alice".into());
+        m.agent_name = "juju".into();
+    }
+    let d = run(&obs);
+    assert!(
+        !matches!(d.action, Action::UnlinkStaticIp(_)),
+        "{:?}",
+        d.action
+    );
+}
+
+#[test]
+fn recorded_machine_released_outside_our_records_is_unlinked() {
+    // An administrator released our machine: no record, not ours any more.
+    let mut m = machine("abc123", MaasStatus::Ready, PowerState::Off);
+    m.static_addresses = vec!["10.0.0.20".into()];
+    for deleting in [false, true] {
+        let mut obs = with_static_ip(recorded(base(), m.clone()));
+        obs.infra.deleting = deleting;
+        let d = run(&obs);
+        assert!(
+            matches!(&d.action, Action::UnlinkStaticIp(r) if r.system_id == "abc123"),
+            "deleting={deleting}: {:?}",
+            d.action
+        );
+    }
+    // Without our address on it, it is simply forgotten.
+    let obs = with_static_ip(recorded(
+        base(),
+        machine("abc123", MaasStatus::Ready, PowerState::Off),
+    ));
+    assert!(matches!(run(&obs).action, Action::ForgetSystemId { .. }));
+}

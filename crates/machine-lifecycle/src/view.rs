@@ -61,6 +61,36 @@ pub struct MachineSpecView {
     pub ephemeral: bool,
     /// `spec.release.erase`.
     pub erase: EraseMode,
+    /// `spec.pod`: the VM host (MAAS `pod`) to allocate on.
+    pub pod: Option<String>,
+    /// `spec.notPods`.
+    pub not_pods: Vec<String>,
+    /// `spec.podType`: `lxd` or `virsh`.
+    pub pod_type: Option<String>,
+    /// `spec.notPodTypes`.
+    pub not_pod_types: Vec<String>,
+    /// `spec.staticIP`.
+    pub static_ip: Option<StaticIpSpec>,
+}
+
+impl MachineSpecView {
+    /// Any VM host (pod) constraint is set.
+    #[must_use]
+    pub fn has_pod_constraints(&self) -> bool {
+        self.pod.is_some()
+            || self.pod_type.is_some()
+            || !self.not_pods.is_empty()
+            || !self.not_pod_types.is_empty()
+    }
+}
+
+/// `spec.staticIP`: a fixed address for the boot interface.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StaticIpSpec {
+    /// The address.
+    pub address: String,
+    /// The MAAS subnet (id or CIDR); `None`: the subnet containing the address.
+    pub subnet: Option<String>,
 }
 
 /// A terminal failure: the MaasMachine will not be provisioned. Persisted.
@@ -237,6 +267,9 @@ pub struct LifecycleConfig {
     pub avoid_list_max: usize,
     /// How long an unanswered allocation may still land in MAAS.
     pub allocation_settle_time: Duration,
+    /// The first MAAS version without VM hosts (pods): pod constraints are
+    /// rejected from it on.
+    pub vm_hosts_removed_in: MaasVersion,
 }
 
 impl Default for LifecycleConfig {
@@ -254,6 +287,7 @@ impl Default for LifecycleConfig {
             ephemeral_min_maas_version: MaasVersion::new(3, 5, 0),
             avoid_list_max: 8,
             allocation_settle_time: Duration::from_secs(120),
+            vm_hosts_removed_in: MaasVersion::new(3, 8, 0),
         }
     }
 }

@@ -12,12 +12,17 @@
 //! * never deploy without bootstrap data, never while paused;
 //! * never release (or adopt, annotate, deploy, power) a machine that is not ours;
 //! * never power on unless MAAS showed the machine Deployed and `off`;
+//! * with a static IP: never deploy before the machine's STATIC link holds
+//!   the address; never link or unlink on a machine that is not ours (or
+//!   released by us and back in the free pool);
 //! * `spec.providerID` never changes once set; `spec.systemID` is cleared only
 //!   before providerID is set.
 //!
 //! Checked after the faults stop and the system settles:
 //! * at most one MAAS machine is ours, and it is the recorded one;
-//! * once deletion is requested, the finalizer is removed and nothing is ours.
+//! * once deletion is requested, the finalizer is removed and nothing is ours;
+//! * releases always unlink: no machine in MAAS's free pool keeps our static
+//!   address (one taken by another tenant before we could unlink is theirs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -29,6 +34,7 @@ use proptest::prelude::*;
 
 const UID: &str = "11111111-2222-4333-8444-555555555555";
 const US: &str = "capi";
+const ADDR: &str = "10.1.0.50";
 
 #[derive(Debug, Clone)]
 struct SimMachine {
@@ -43,6 +49,8 @@ struct SimMachine {
     /// Ground truth: allocated by our MaasMachine and not yet back in the pool.
     ours: bool,
     exists: bool,
+    /// STATIC links (MAAS keeps them across releases).
+    static_addresses: Vec<String>,
 }
 
 impl SimMachine {
@@ -57,6 +65,7 @@ impl SimMachine {
         v.memory_mib = self.memory_mib;
         v.ip_addresses = vec!["10.1.0.9".into()];
         v.ephemeral_deploy = self.ephemeral;
+        v.static_addresses = self.static_addresses.clone();
         v
     }
 }
@@ -105,6 +114,8 @@ enum Event {
     ForeignAllocate,
     NextAllocateDoubles,
     LoseStatus,
+    /// Another tenant's machine takes our static address (if free).
+    ForeignTakesAddress,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +129,8 @@ struct Scenario {
     /// `LifecycleConfig::max_deploy_retries`.
     max_retries: u32,
     release_failures: bool,
+    /// `spec.staticIP` = [`ADDR`].
+    static_ip: bool,
     events: Vec<Event>,
 }
 
@@ -135,6 +148,7 @@ struct World {
     bootstrap: bool,
     infra_ready: bool,
     ephemeral: bool,
+    static_ip: bool,
     // clock and fault injection
     now: Timestamp,
     doubles: bool,
@@ -173,6 +187,7 @@ impl World {
                 ephemeral: None,
                 ours: false,
                 exists: true,
+                static_addresses: Vec::new(),
             })
             .collect::<Vec<_>>();
         let spec_system_id = s
@@ -191,6 +206,7 @@ impl World {
             bootstrap: s.ready_at_start,
             infra_ready: s.ready_at_start,
             ephemeral: s.ephemeral,
+            static_ip: s.static_ip,
             now: Timestamp(1_700_000_000),
             doubles: false,
             recently_allocated: Vec::new(),
@@ -226,6 +242,10 @@ impl World {
                 erase: EraseMode::Quick,
                 min_cpu: Some(2),
                 min_memory_mib: Some(4096),
+                static_ip: self.static_ip.then(|| StaticIpSpec {
+                    address: ADDR.into(),
+                    subnet: None,
+                }),
                 ..MachineSpecView::default()
             },
             provisioned: self.provisioned,
@@ -293,6 +313,26 @@ impl World {
                     self.spec_system_id.as_deref(),
                     Some(req.system_id.as_str()),
                     "deploy before record"
+                );
+                if self.static_ip {
+                    assert!(
+                        self.get(&req.system_id)
+                            .is_some_and(|m| m.static_addresses.iter().any(|a| a == ADDR)),
+                        "deploy before the static IP is linked"
+                    );
+                }
+            }
+            Action::LinkStaticIp(req) => {
+                assert!(self.static_ip, "link without spec.staticIP");
+                assert!(truth_ours(&req.system_id), "linked a machine not ours");
+            }
+            Action::UnlinkStaticIp(req) => {
+                let m = self.get(&req.system_id);
+                assert!(
+                    m.is_some_and(|m| m.owner.is_none()
+                        && m.status.is_unowned()
+                        && m.static_addresses.iter().any(|a| a == ADDR)),
+                    "unlinked on a machine that is not released or not holding our address: {m:?}"
                 );
             }
             Action::Release(req) => {
@@ -466,6 +506,44 @@ impl World {
                 self.spec_system_id = None;
                 Ok(())
             }
+            Action::LinkStaticIp(req) => {
+                let taken = self.maas.iter().any(|m| {
+                    m.exists && m.id != req.system_id && m.static_addresses.contains(&req.address)
+                });
+                let m = self.get_mut(&req.system_id).unwrap();
+                if m.status != MaasStatus::Allocated {
+                    return conflict(
+                        "Cannot link subnet interface because the machine is not New, Ready, Allocated, or Broken.",
+                    );
+                }
+                if taken {
+                    return Err(ActionError {
+                        class: ErrorClass::Permanent,
+                        message: "IP address is already in use.".into(),
+                    });
+                }
+                if !m.static_addresses.contains(&req.address) {
+                    m.static_addresses.push(req.address.clone());
+                }
+                Ok(())
+            }
+            Action::UnlinkStaticIp(req) => {
+                let m = self.get_mut(&req.system_id).unwrap();
+                if !matches!(
+                    m.status,
+                    MaasStatus::New
+                        | MaasStatus::Ready
+                        | MaasStatus::Allocated
+                        | MaasStatus::Broken
+                        | MaasStatus::FailedTesting
+                ) {
+                    return conflict(
+                        "Cannot unlink subnet interface because the machine is not New, Ready, Allocated, or Broken.",
+                    );
+                }
+                m.static_addresses.retain(|a| *a != req.address);
+                Ok(())
+            }
             Action::RemoveFinalizer => {
                 self.finalizer = false;
                 Ok(())
@@ -570,6 +648,20 @@ impl World {
                 }
             }
             Event::NextAllocateDoubles => self.doubles = true,
+            Event::ForeignTakesAddress => {
+                let taken = self
+                    .maas
+                    .iter()
+                    .any(|m| m.exists && m.static_addresses.iter().any(|a| a == ADDR));
+                if !taken
+                    && let Some(m) = self
+                        .maas
+                        .iter_mut()
+                        .find(|m| m.exists && m.owner.as_deref() == Some("alice"))
+                {
+                    m.static_addresses.push(ADDR.into());
+                }
+            }
             Event::LoseStatus => {
                 // clusterctl move: only while paused, and it takes longer than
                 // MAAS listings lag behind.
@@ -584,6 +676,16 @@ impl World {
 
     fn ours(&self) -> Vec<&SimMachine> {
         self.maas.iter().filter(|m| m.exists && m.ours).collect()
+    }
+
+    /// Machines in MAAS's free pool still holding our static address.
+    fn free_holding_address(&self) -> Vec<&SimMachine> {
+        self.maas
+            .iter()
+            .filter(|m| {
+                m.exists && m.owner.is_none() && m.static_addresses.iter().any(|a| a == ADDR)
+            })
+            .collect()
     }
 
     /// No more faults: MAAS completes everything, the controller reconciles.
@@ -634,6 +736,8 @@ fn kind(a: &Action) -> &'static str {
             ReleaseReason::RetryRelease => "ReleaseRetryRelease",
         },
         Action::ForgetSystemId { .. } => "ForgetSystemId",
+        Action::LinkStaticIp(_) => "LinkStaticIp",
+        Action::UnlinkStaticIp(_) => "UnlinkStaticIp",
         Action::Fail { .. } => "Fail",
         Action::RemoveFinalizer => "RemoveFinalizer",
     }
@@ -658,6 +762,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => Just(Event::ForeignAllocate),
         1 => Just(Event::NextAllocateDoubles),
         1 => Just(Event::LoseStatus),
+        1 => Just(Event::ForeignTakesAddress),
     ]
 }
 
@@ -676,7 +781,11 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             Just(None)
         ],
         any::<bool>(),
-        (prop::bool::weighted(0.7), 0u32..3),
+        (
+            prop::bool::weighted(0.7),
+            0u32..3,
+            prop::bool::weighted(0.4),
+        ),
         prop::collection::vec(event(), 0..120),
     )
         .prop_map(
@@ -686,7 +795,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 ephemeral,
                 version,
                 failures_not_loss,
-                (ready_at_start, max_retries),
+                (ready_at_start, max_retries, static_ip),
                 events,
             )| {
                 // A release MAAS fails AND losing the status that tracks it is a
@@ -704,6 +813,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     ready_at_start,
                     max_retries,
                     release_failures,
+                    static_ip,
                     events,
                 }
             },
@@ -740,6 +850,9 @@ proptest! {
                     prop_assert_ne!(m.power, PowerState::Off);
                     prop_assert!(w.provisioned, "deployed but not provisioned");
                     prop_assert!(w.spec_provider_id.is_some(), "provisioned without providerID");
+                    if w.static_ip {
+                        prop_assert!(m.static_addresses.iter().any(|a| a == ADDR), "deployed without the static IP");
+                    }
                 }
             }
             if w.progress.failure.is_some() {
@@ -753,6 +866,8 @@ proptest! {
         prop_assert!(!w.finalizer, "finalizer not removed; progress {:?}", w.progress);
         let ours = w.ours();
         prop_assert!(ours.is_empty(), "leaked {:?}", ours);
+        let holding = w.free_holding_address();
+        prop_assert!(holding.is_empty(), "static IP left linked on released {:?}", holding);
     }
 }
 
@@ -788,6 +903,7 @@ proptest! {
             ready_at_start: true,
             max_retries: 2,
             release_failures: false,
+            static_ip: false,
             events: vec![],
         };
         let mut w = World::new(&s);
@@ -822,6 +938,7 @@ fn double_allocation_is_healed() {
         ready_at_start: true,
         max_retries: 2,
         release_failures: false,
+        static_ip: false,
         events: vec![],
     };
     let mut w = World::new(&s);
@@ -845,6 +962,7 @@ fn crash_between_allocate_and_record_is_adopted() {
         ready_at_start: true,
         max_retries: 2,
         release_failures: false,
+        static_ip: false,
         events: vec![],
     };
     let mut w = World::new(&s);
@@ -905,6 +1023,8 @@ fn model_exercises_every_decision() {
         "ReleaseFinalAttempt",
         "ReleaseRetryRelease",
         "ForgetSystemId",
+        "LinkStaticIp",
+        "UnlinkStaticIp",
         "Fail",
         "RemoveFinalizer",
     ];
