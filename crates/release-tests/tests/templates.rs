@@ -117,11 +117,8 @@ fn check_flavor(flavor: &str, cluster: &str, d: &[Value]) {
     }
     assert_eq!(w["minMemory"], w_mem);
     if flavor == "lxd" {
-        assert_eq!(
-            cp["tags"],
-            json!(["virtual"]),
-            "LXD VMs carry the virtual tag"
-        );
+        assert_eq!(cp["podType"], "lxd", "the control plane is LXD VMs");
+        assert_eq!(cp["tags"], json!([]), "no tag by default");
         assert_eq!(cp["minDiskSize"], 40);
         assert_eq!(w["notTags"], json!(["virtual"]), "workers are bare metal");
     } else {
