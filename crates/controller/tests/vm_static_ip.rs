@@ -133,6 +133,24 @@ async fn static_ip_is_linked_before_deploy_and_freed_after_delete() {
         "{addresses:?}"
     );
 
+    // A second MaasMachine asking for the same address: MAAS's refusal, terminal.
+    w.machine("c1", "dup", true, Some(b"#cloud-config\n"), spec.clone())
+        .await;
+    let dup = w
+        .wait_mm("dup", 30, "StaticIPRejected", |mm| {
+            reason(mm, "Ready") == "StaticIPRejected"
+        })
+        .await;
+    let msg = condition(&dup, "Ready").unwrap().message.clone();
+    assert!(msg.contains("IP address is already in use."), "{msg}");
+    w.delete_mm("dup").await;
+    eventually(30, "dup gone", || async { w.mm("dup").await.is_none() }).await;
+    assert_eq!(
+        sim.control().machine(&id).unwrap().ip_addresses,
+        vec![ADDRESS.to_owned()],
+        "the refused MaasMachine never touched the holder"
+    );
+
     w.delete_mm("cp0").await;
     eventually(30, "MaasMachine gone", || async {
         w.mm("cp0").await.is_none()
@@ -195,5 +213,43 @@ async fn static_ip_maas_refuses_is_a_terminal_condition_with_maas_message() {
         !m.ip_addresses.iter().any(|a| a == "10.0.255.9"),
         "nothing linked: {m:?}"
     );
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lxd_vm_control_plane_with_a_static_ip() {
+    let w = World::new("vmstatic").await;
+    let sim = sim_with_vm_host(MaasVersion::V3_6).await;
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    let spec = json!({"image": "ubuntu/jammy", "minCPU": 2, "minMemory": 4096, "podType": "lxd",
+                      "staticIP": {"address": ADDRESS, "subnet": "10.0.0.0/16"}});
+    w.machine("c1", "cp0", true, Some(b"#cloud-config\n"), spec.clone())
+        .await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    let mm = w.wait_mm("cp0", 60, "provisioned", provisioned).await;
+    let id = mm.spec.system_id.clone().unwrap();
+    let m = sim.control().machine(&id).unwrap();
+    assert_eq!(m.vm_host.as_deref(), Some("vmhost-1"), "{m:?}");
+    assert_eq!(m.ip_addresses, vec![ADDRESS.to_owned()], "{m:?}");
+
+    // The composed VM is deleted on release, and its address with it.
+    w.delete_mm("cp0").await;
+    eventually(30, "MaasMachine gone", || async {
+        w.mm("cp0").await.is_none()
+    })
+    .await;
+    eventually(10, "the composed VM is deleted", || async {
+        sim.control().machine(&id).is_none()
+    })
+    .await;
+    w.machine("c1", "cp1", true, Some(b"#cloud-config\n"), spec)
+        .await;
+    let mm = w.wait_mm("cp1", 60, "provisioned", provisioned).await;
+    let m = sim
+        .control()
+        .machine(mm.spec.system_id.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(m.ip_addresses, vec![ADDRESS.to_owned()], "address reused");
     ctrl.shutdown().await;
 }

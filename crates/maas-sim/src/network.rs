@@ -395,6 +395,9 @@ impl State {
                 let Some(sid) = subnet else {
                     return Err(ApiError::field("subnet", "This field is required."));
                 };
+                if ip.is_some_and(|a| self.ip_index.contains_key(&a)) {
+                    return Err(ApiError::not_found("IP address is already in use."));
+                }
                 let ip = self.requested_or_free_ip(ip, sid)?;
                 self.create_ip(AllocType::Sticky, Some(ip), Some(sid), None, Some(iid))
             }

@@ -165,6 +165,19 @@ async fn link_subnet_static_and_unlink() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.text, "The IP address 10.20.0.42 is already in use.");
+    // Linking it again: link_subnet's own wording (StaticIPAddressUnavailable, 404).
+    let r = admin
+        .post(
+            &format!("{path}?op=link_subnet"),
+            &[
+                ("mode", "STATIC"),
+                ("subnet", "10.20.0.0/24"),
+                ("ip_address", "10.20.0.42"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.text, "IP address is already in use.");
 
     // STATIC links survive deploy/release.
     let a = admin.allocate(&[]).await;
