@@ -18,7 +18,13 @@
 //!   released before another machine is allocated;
 //! * a release is tracked ([`Progress::releasing`]) until MAAS confirms it, and
 //!   retried if MAAS fails it;
-//! * deletion releases everything carrying the marker, then removes the finalizer.
+//! * deletion releases everything carrying the marker, then removes the finalizer;
+//! * with `spec.staticIP`, [`Action::LinkStaticIp`] comes before any
+//!   [`Action::Deploy`], and a machine we released is given its address back
+//!   ([`Action::UnlinkStaticIp`]: MAAS keeps STATIC links across releases)
+//!   before the release counts as done;
+//! * VM host (pod) constraints are passed to allocate, and refused with
+//!   [`reasons::VM_HOSTS_NOT_SUPPORTED`] on MAAS 3.8 and newer.
 //!
 //! The state machine is documented in `docs/lifecycle.md`.
 //!
