@@ -92,6 +92,15 @@ pub struct ControllerConfig {
     pub reporter: String,
     /// Events' reporting instance (e.g. the pod name).
     pub instance: Option<String>,
+    /// Timeout of each workload-cluster request (connect, read, write):
+    /// a dead workload API never holds a reconcile longer.
+    pub workload_timeout: Duration,
+    /// First requeue while the workload Node is missing or its API is down;
+    /// doubles per attempt.
+    pub workload_retry: Duration,
+    /// Ceiling of that back-off (also the requeue while a cluster has no
+    /// kubeconfig Secret or a conflicting providerID).
+    pub workload_retry_max: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -120,6 +129,9 @@ impl Default for ControllerConfig {
             api_server_port: 6443,
             reporter: "capmaas-manager".to_owned(),
             instance: None,
+            workload_timeout: Duration::from_secs(5),
+            workload_retry: Duration::from_secs(5),
+            workload_retry_max: Duration::from_secs(120),
         }
     }
 }

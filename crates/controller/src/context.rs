@@ -16,6 +16,7 @@ use crate::error::{Error, ErrorClass, backoff};
 use crate::kubeutil::credentials_from_secret;
 use crate::maas::{MaasClients, MaasHandle};
 use crate::metrics::Metrics;
+use crate::workload::WorkloadClients;
 
 /// Everything a reconcile needs.
 pub struct Context {
@@ -27,6 +28,8 @@ pub struct Context {
     pub clients: MaasClients,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Workload-cluster clients (Node providerID), cached per cluster.
+    pub workload: WorkloadClients,
     recorder: Recorder,
     failures: Mutex<HashMap<String, u32>>,
     pub(crate) watching: Mutex<HashMap<String, Arc<MaasHandle>>>,
@@ -61,6 +64,7 @@ impl Context {
             config,
             clients,
             metrics,
+            workload: WorkloadClients::default(),
             recorder,
             failures: Mutex::new(HashMap::new()),
             watching: Mutex::new(HashMap::new()),

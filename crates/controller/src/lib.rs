@@ -12,6 +12,9 @@
 //!   per-endpoint poller that keeps MAAS load flat.
 //! * [`manager`]: runs everything in-process: [`Manager::spawn`] for tests
 //!   and embedding, [`Manager::run`] for the binary.
+//! * [`workload`]: the workload cluster: sets `Node.spec.providerID` of
+//!   provisioned machines (kubeconfig from CAPI's `<cluster>-kubeconfig`
+//!   Secret, clients cached per cluster, short timeouts, back-off).
 //! * [`metrics`], [`http`]: Prometheus metrics, `/healthz`, `/readyz`.
 //!
 //! ```no_run
@@ -42,6 +45,7 @@ pub mod manager;
 pub mod metrics;
 pub mod staticip;
 pub mod template;
+pub mod workload;
 
 pub use config::{ControllerConfig, MaasCredentials};
 pub use context::Context;

@@ -64,6 +64,7 @@ pub fn machine_view(m: &maas_api::Machine, agent_name: &str) -> lc::MaasMachineV
         ip_addresses: m.ip_addresses.clone(),
         ephemeral_deploy: m.ephemeral_deploy,
         static_addresses: crate::staticip::static_addresses(m),
+        static_addresses_shadowed: crate::staticip::shadowed_static_addresses(m),
     }
 }
 
@@ -843,5 +844,9 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
         (Some(d), Some(r)) => Some(d.max(r)),
         (d, _) => d,
     };
-    Ok(requeue(after))
+    // The workload Node's providerID (`workload.rs`): bounded, never fails this reconcile.
+    let node =
+        crate::workload::sync_node(ctx, &persisted, cluster_name.as_deref(), &observation.maas)
+            .await;
+    Ok(requeue(crate::workload::sooner(after, node)))
 }

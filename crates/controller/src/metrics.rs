@@ -69,6 +69,14 @@ pub struct StateLabels {
     pub state: String,
 }
 
+/// `result` of a workload Node providerID sync.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkloadLabels {
+    /// set, already_set, node_not_found, conflict, no_kubeconfig, backoff,
+    /// kubeconfig_invalid, unavailable.
+    pub result: String,
+}
+
 /// All metrics, registered in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -79,6 +87,8 @@ pub struct Metrics {
     maas_latency: Family<MaasLatencyLabels, Histogram>,
     machines: Family<StateLabels, Gauge>,
     poller_ticks: Counter,
+    workload_syncs: Family<WorkloadLabels, Counter>,
+    workload_clients: Gauge,
     reconciles_total: AtomicU64,
     machine_states: Mutex<HashMap<String, String>>,
 }
@@ -149,6 +159,18 @@ impl Metrics {
             "List requests made by the shared MAAS poller",
             poller_ticks.clone(),
         );
+        let workload_syncs = Family::<WorkloadLabels, Counter>::default();
+        registry.register(
+            "workload_node_syncs",
+            "Workload Node providerID syncs by result",
+            workload_syncs.clone(),
+        );
+        let workload_clients = Gauge::default();
+        registry.register(
+            "workload_clients",
+            "Workload-cluster clients cached (one per cluster)",
+            workload_clients.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -158,6 +180,8 @@ impl Metrics {
             maas_latency,
             machines,
             poller_ticks,
+            workload_syncs,
+            workload_clients,
             reconciles_total: AtomicU64::new(0),
             machine_states: Mutex::new(HashMap::new()),
         }
@@ -214,6 +238,31 @@ impl Metrics {
     /// Counts a poller list request.
     pub fn poller_list(&self) {
         self.poller_ticks.inc();
+    }
+
+    /// Counts a workload Node providerID sync.
+    pub fn workload_sync(&self, result: &str) {
+        self.workload_syncs
+            .get_or_create(&WorkloadLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Workload syncs with `result` so far.
+    #[must_use]
+    pub fn workload_syncs(&self, result: &str) -> u64 {
+        self.workload_syncs
+            .get_or_create(&WorkloadLabels {
+                result: result.to_owned(),
+            })
+            .get()
+    }
+
+    /// The number of cached workload clients.
+    pub fn workload_clients(&self, n: usize) {
+        self.workload_clients
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Records the state of one MaasMachine (`None`: it is gone).
