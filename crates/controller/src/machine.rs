@@ -64,6 +64,7 @@ pub fn machine_view(m: &maas_api::Machine, agent_name: &str) -> lc::MaasMachineV
         ip_addresses: m.ip_addresses.clone(),
         ephemeral_deploy: m.ephemeral_deploy,
         static_addresses: crate::staticip::static_addresses(m),
+        static_addresses_shadowed: crate::staticip::shadowed_static_addresses(m),
     }
 }
 

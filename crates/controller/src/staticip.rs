@@ -158,6 +158,32 @@ pub fn static_addresses(m: &Machine) -> Vec<String> {
     out
 }
 
+/// The addresses of STATIC links whose interface still has an AUTO or DHCP
+/// link on the same subnet (a replacement [`link`] has not finished).
+#[must_use]
+pub fn shadowed_static_addresses(m: &Machine) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for iface in &m.interface_set {
+        for l in iface
+            .links
+            .iter()
+            .filter(|l| l.mode.eq_ignore_ascii_case("static"))
+        {
+            let shadowed = iface.links.iter().any(|o| {
+                (o.mode.eq_ignore_ascii_case("auto") || o.mode.eq_ignore_ascii_case("dhcp"))
+                    && link_subnet_id(o).is_some()
+                    && link_subnet_id(o) == link_subnet_id(l)
+            });
+            if shadowed && let Some(a) = l.ip_address.clone().filter(|a| !a.is_empty()) {
+                out.push(a);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Links `req.address` STATIC on the boot interface of `req.system_id`,
 /// replacing its AUTO/DHCP links on that subnet. Idempotent.
 ///
@@ -253,6 +279,40 @@ mod tests {
         assert!(!cidr_contains("10.0.0.0/24", ip("fd00::20")));
         assert!(!cidr_contains("garbage", ip("10.0.0.1")));
         assert!(!cidr_contains("10.0.0.0/33", ip("10.0.0.1")));
+    }
+
+    fn link(id: i64, mode: &str, ip: Option<&str>, subnet_id: i64) -> maas_api::Link {
+        maas_api::Link {
+            id,
+            mode: mode.into(),
+            ip_address: ip.map(str::to_owned),
+            subnet: Some(subnet(subnet_id, "10.0.0.0/16")),
+        }
+    }
+
+    #[test]
+    fn static_links_are_reported_and_shadowed_until_the_auto_link_is_gone() {
+        let mut m = Machine::default();
+        m.interface_set.push(Interface {
+            id: 1,
+            links: vec![
+                link(10, "static", Some("10.0.7.20"), 1),
+                link(11, "auto", None, 1),
+            ],
+            ..Interface::default()
+        });
+        m.interface_set.push(Interface {
+            id: 2,
+            links: vec![
+                link(12, "static", Some("10.1.0.5"), 2),
+                link(13, "auto", None, 3),
+            ],
+            ..Interface::default()
+        });
+        assert_eq!(static_addresses(&m), vec!["10.0.7.20", "10.1.0.5"]);
+        assert_eq!(shadowed_static_addresses(&m), vec!["10.0.7.20"]);
+        m.interface_set[0].links.retain(|l| l.mode != "auto");
+        assert!(shadowed_static_addresses(&m).is_empty());
     }
 
     #[test]

@@ -1083,7 +1083,8 @@ impl<'a> Decider<'a> {
             return (Action::Observe, None);
         };
         if let Some(address) = self.static_address()
-            && !m.static_addresses.iter().any(|a| a == address)
+            && (!m.static_addresses.iter().any(|a| a == address)
+                || m.static_addresses_shadowed.iter().any(|a| a == address))
         {
             self.not_ready(
                 reasons::DEPLOYING,

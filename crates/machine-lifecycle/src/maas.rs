@@ -331,6 +331,10 @@ pub struct MaasMachineView {
     /// Addresses of the machine's STATIC links (`interface_set[].links[]`
     /// with mode `static` and an address). MAAS keeps them across releases.
     pub static_addresses: Vec<String>,
+    /// Those of [`Self::static_addresses`] whose interface still has an
+    /// AUTO or DHCP link on the same subnet (a replacement left half done):
+    /// linking is not complete until that link is gone.
+    pub static_addresses_shadowed: Vec<String>,
 }
 
 impl MaasMachineView {
@@ -352,6 +356,7 @@ impl MaasMachineView {
             ip_addresses: Vec::new(),
             ephemeral_deploy: None,
             static_addresses: Vec::new(),
+            static_addresses_shadowed: Vec::new(),
         }
     }
 }

@@ -1329,8 +1329,13 @@ fn static_ip_is_linked_before_deploying() {
     // Once MAAS shows the STATIC link, the machine is deployed.
     let mut m = owned("abc123", MaasStatus::Allocated, PowerState::Off);
     m.static_addresses = vec!["10.0.0.20".into()];
-    let obs = with_static_ip(recorded(base(), m));
+    let obs = with_static_ip(recorded(base(), m.clone()));
     assert!(matches!(run(&obs).action, Action::Deploy(_)));
+    // The STATIC link is there but the AUTO link it replaces is not gone yet.
+    let mut half = m;
+    half.static_addresses_shadowed = vec!["10.0.0.20".into()];
+    let obs = with_static_ip(recorded(base(), half));
+    assert!(matches!(run(&obs).action, Action::LinkStaticIp(_)));
 }
 
 #[test]
