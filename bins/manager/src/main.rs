@@ -15,6 +15,18 @@ use tokio::sync::watch;
 
 const PROGRAM: Program = Program::new("capmaas-manager");
 
+/// After SIGTERM/SIGINT, how long in-flight reconciles may take to finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(12);
+/// After the controllers stopped, how long releasing the Lease may take (an
+/// unreachable apiserver would otherwise be retried forever; the Lease then
+/// expires by itself after its duration).
+const LEASE_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the /healthz and /metrics servers may take to close.
+const HTTP_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the runtime waits for leftover tasks when the process exits.
+/// Together these stay inside the Deployment's 30 s grace period.
+const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_secs(1);
+
 const EXAMPLES: &str = "\
 Examples:
   # All namespaces, two replicas with leader election (as the released Deployment runs it)
@@ -161,13 +173,36 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    match runtime.block_on(run(cli, credentials)) {
+    let code = match runtime.block_on(run(cli, credentials)) {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "manager failed");
             ExitCode::FAILURE
         }
+    };
+    runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
+    code
+}
+
+/// Runs `work` to completion, except that once `stop` is set it gets at
+/// most `bound` more; then it is dropped with a warning. True when it
+/// completed.
+async fn bounded_after_stop(
+    work: impl std::future::Future<Output = ()>,
+    mut stop: watch::Receiver<bool>,
+    bound: Duration,
+    what: &str,
+) -> bool {
+    let mut work = std::pin::pin!(work);
+    tokio::select! {
+        () = &mut work => return true,
+        _ = stop.wait_for(|s| *s) => {}
     }
+    if tokio::time::timeout(bound, &mut work).await.is_ok() {
+        return true;
+    }
+    tracing::warn!(step = what, timeout = ?bound, "shutdown step timed out; going on without it");
+    false
 }
 
 fn maas_check(c: &MaasCredentials) -> Result<(), String> {
@@ -255,35 +290,53 @@ async fn run(cli: Cli, credentials: Option<MaasCredentials>) -> anyhow::Result<E
             let lost_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let flag = lost_flag.clone();
             let stop = stopped(stop_rx.clone());
-            manager
-                .run(async move {
-                    tokio::select! {
-                        _ = lost => {
-                            tracing::error!("leadership lost");
-                            flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                        }
-                        () = stop => {}
+            let run = manager.run(async move {
+                tokio::select! {
+                    _ = lost => {
+                        tracing::error!("leadership lost");
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
-                })
-                .await;
+                    () = stop => {}
+                }
+            });
+            bounded_after_stop(run, stop_rx.clone(), DRAIN_TIMEOUT, "finish reconciles").await;
             lost_watch.abort();
             if lost_flag.load(std::sync::atomic::Ordering::SeqCst) {
                 code = ExitCode::FAILURE;
             }
         }
-        // Closing the channel makes the lease task release the Lease.
+        // Closing the channel makes the lease task release the Lease. It
+        // retries while the apiserver is unreachable: bounded.
         drop(leader);
-        match lease_task.await {
-            Ok(Ok(_)) => tracing::info!("lease released"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "releasing the lease failed"),
-            Err(e) => tracing::warn!(error = %e, "lease task failed"),
+        let mut lease_task = lease_task;
+        match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, &mut lease_task).await {
+            Ok(Ok(Ok(_))) => tracing::info!("lease released"),
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "releasing the lease failed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "lease task failed"),
+            Err(_) => {
+                lease_task.abort();
+                tracing::warn!(
+                    timeout = ?LEASE_RELEASE_TIMEOUT,
+                    "releasing the lease timed out (apiserver unreachable?); exiting anyway, \
+                     the Lease expires by itself"
+                );
+            }
         }
     } else {
-        manager.run(stopped(stop_rx.clone())).await;
+        let run = manager.run(stopped(stop_rx.clone()));
+        bounded_after_stop(run, stop_rx.clone(), DRAIN_TIMEOUT, "finish reconciles").await;
     }
     let _ = stop_tx.send(true);
     signal.abort();
-    let _ = health_task.await;
-    let _ = metrics_task.await;
+    for (name, mut task) in [("health", health_task), ("metrics", metrics_task)] {
+        if tokio::time::timeout(HTTP_STOP_TIMEOUT, &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+            tracing::warn!(server = name, timeout = ?HTTP_STOP_TIMEOUT, "HTTP server did not close in time");
+        }
+    }
+    tracing::info!("exiting");
     Ok(code)
 }

@@ -642,3 +642,64 @@ async fn leader_election_only_the_leader_reconciles_and_fails_over() {
         assert_json_logs_without_secrets(log, &sim);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_after_the_apiserver_is_gone_exits_within_the_bound() {
+    // A control plane of its own: its apiserver is frozen.
+    let env = TestEnv::start(kube_testenv::Options::default())
+        .await
+        .unwrap();
+    install_crds(&env).await;
+    let sim = sim(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("manager.log");
+    let le = [
+        "--leader-elect",
+        "--leader-elect-namespace",
+        "default",
+        "--leader-elect-lease-duration",
+        "15s",
+    ];
+    let mut m = Replica::start(&env, &sim, "orphan", &log, &le).await;
+    let client = env.client().unwrap();
+    wait_holder(&client, "default", &Replica::identity_prefix("orphan"), 30).await;
+    m.wait_ready(60, "the leader").await;
+
+    // The apiserver stops answering: SIGSTOP keeps its socket open, so
+    // connections are accepted and requests hang (as when its host is gone
+    // from the network), the hardest case (a refused connection fails fast).
+    let apiserver = env.pids().kube_apiserver;
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &apiserver.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {apiserver}");
+    };
+    signal("-STOP");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // SIGTERM: every shutdown step is bounded (reconciles 12 s, Lease 10 s,
+    // HTTP 2 s), so the manager exits 0 inside the Deployment's 30 s grace.
+    let start = Instant::now();
+    let status = m.terminate(40).await;
+    let took = start.elapsed();
+    let text = read(&log);
+    assert_eq!(status.code(), Some(0), "{}", tail(&log, 30));
+    assert!(
+        took < Duration::from_secs(28),
+        "exit took {took:?}: {}",
+        tail(&log, 30)
+    );
+    assert!(
+        text.contains("releasing the lease timed out")
+            || text.contains("releasing the lease failed"),
+        "the Lease release was not reported: {}",
+        tail(&log, 30)
+    );
+    assert!(text.contains("exiting"), "{}", tail(&log, 30));
+    assert_json_logs_without_secrets(&log, &sim);
+    signal("-CONT");
+    drop(env);
+}
