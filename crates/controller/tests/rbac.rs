@@ -124,9 +124,28 @@ async fn controllers_work_with_exactly_the_rbac_manifest() {
         json!({"image": "jammy"}),
     )
     .await;
+    // The workload cluster: this apiserver again, through its admin
+    // kubeconfig in CAPI's Secret. What the ServiceAccount needs for it is
+    // the Secret `get`, the MaasMachine status and events; Nodes are reached
+    // with the kubeconfig's own credentials.
+    let kubeconfig = std::fs::read_to_string(env.kubeconfig_path()).unwrap();
+    w.secret(
+        "c1-kubeconfig",
+        std::collections::BTreeMap::from([("value", kubeconfig.as_bytes())]),
+    )
+    .await;
+    let nodes = Api::<k8s_openapi::api::core::v1::Node>::all(admin.clone());
+    // Named like the sim's hostnames (this binary's only test).
+    for i in 0..2 {
+        let node =
+            serde_json::from_value(json!({"metadata": {"name": format!("node-{i}")}})).unwrap();
+        nodes.create(&Default::default(), &node).await.unwrap();
+    }
     let mut config = config(&ns, None);
     config.namespace = None;
     config.watch_filter = None;
+    config.workload_retry = std::time::Duration::from_millis(200);
+    config.workload_retry_max = std::time::Duration::from_secs(2);
     let ctrl = capmaas_controller::Manager::new(sa.clone(), config).spawn();
     eventually(30, "MaasCluster provisioned", || async {
         w.mc("c1")
@@ -136,8 +155,16 @@ async fn controllers_work_with_exactly_the_rbac_manifest() {
     })
     .await;
     w.set_cluster_provisioned("c1").await;
-    let mm = w.wait_mm("cp0", 60, "provisioned", provisioned).await;
+    let mm = w
+        .wait_mm("cp0", 60, "provisioned, Node providerID set", |mm| {
+            provisioned(mm)
+                && condition(mm, "NodeProviderIDSet").is_some_and(|c| c.status == "True")
+        })
+        .await;
     let id = mm.spec.system_id.clone().unwrap();
+    let host = mm.status.as_ref().unwrap().hostname.clone().unwrap();
+    let node = nodes.get(&host).await.unwrap();
+    assert_eq!(node.spec.unwrap().provider_id, mm.spec.provider_id);
     w.delete_mm("cp0").await;
     eventually(30, "MaasMachine gone", || async {
         w.mm("cp0").await.is_none()
