@@ -212,6 +212,7 @@ pub fn allocate_params(req: &lc::AllocateRequest) -> AllocateParams {
     p.not_pod = req.not_pods.clone();
     p.pod_type = req.pod_type.clone().filter(|v| !v.is_empty());
     p.not_pod_type = req.not_pod_types.clone();
+    p.subnets = req.subnets.clone();
     p.comment = Some(req.comment.clone()).filter(|c| !c.is_empty());
     p
 }

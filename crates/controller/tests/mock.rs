@@ -137,6 +137,7 @@ async fn allocation_avoiding_failed_machines_falls_back_when_the_pick_is_taken()
         not_pods: vec![],
         pod_type: None,
         not_pod_types: vec![],
+        subnets: vec![],
         avoid_system_ids: vec!["bad001".into()],
         comment: String::new(),
     };
@@ -161,6 +162,7 @@ fn pod_constraints_become_allocate_parameters() {
         not_pods: vec!["vmhost-2".into()],
         pod_type: Some("lxd".into()),
         not_pod_types: vec!["virsh".into()],
+        subnets: vec!["ip:10.0.7.20".into()],
         avoid_system_ids: vec![],
         comment: String::new(),
     };
@@ -169,4 +171,5 @@ fn pod_constraints_become_allocate_parameters() {
     assert_eq!(p.not_pod, vec!["vmhost-2".to_owned()]);
     assert_eq!(p.pod_type.as_deref(), Some("lxd"));
     assert_eq!(p.not_pod_type, vec!["virsh".to_owned()]);
+    assert_eq!(p.subnets, vec!["ip:10.0.7.20".to_owned()]);
 }

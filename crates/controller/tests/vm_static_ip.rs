@@ -253,3 +253,73 @@ async fn lxd_vm_control_plane_with_a_static_ip() {
     assert_eq!(m.ip_addresses, vec![ADDRESS.to_owned()], "address reused");
     ctrl.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_ip_picks_a_machine_on_its_subnet() {
+    let w = World::new("staticnet").await;
+    let subnet = |cidr: &str, fabric: &str| maas_sim::SubnetSpec {
+        cidr: cidr.parse().unwrap(),
+        name: None,
+        fabric: Some(fabric.into()),
+        vid: 0,
+        space: None,
+        dhcp_on: true,
+        gateway_ip: None,
+        dns_servers: vec![],
+        dynamic_ranges: vec![],
+        reserved_ranges: vec![],
+        managed: true,
+    };
+    let on = |host: &str, memory: u64, cidr: &str| maas_sim::MachineSpec {
+        memory: Some(memory),
+        interfaces: vec![maas_sim::InterfaceSpec {
+            name: "eth0".into(),
+            mac: None,
+            subnet: Some(cidr.into()),
+            mode: None,
+            ip: None,
+            link_speed: None,
+        }],
+        ..ready_machine(host)
+    };
+    let sim = maas_sim::Simulator::builder()
+        .inventory(maas_sim::Inventory {
+            subnets: vec![
+                subnet("10.0.0.0/16", "fabric-0"),
+                subnet("10.9.0.0/24", "fabric-1"),
+            ],
+            // The cheaper machine is on the other network.
+            machines: vec![
+                on("other-net", 8192, "10.9.0.0/24"),
+                on("right-net", 16384, "10.0.0.0/16"),
+            ],
+            ..Default::default()
+        })
+        .seed(3)
+        .maas_version(MaasVersion::V3_6)
+        .deploy_duration(Duration::from_millis(300))
+        .release_duration(Duration::from_millis(200))
+        .ticker(Duration::from_millis(20))
+        .start("127.0.0.1:0")
+        .await
+        .expect("start maas-sim");
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    w.machine(
+        "c1",
+        "cp0",
+        true,
+        Some(b"#cloud-config\n"),
+        json!({"image": "ubuntu/jammy", "staticIP": {"address": ADDRESS}}),
+    )
+    .await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    let mm = w.wait_mm("cp0", 60, "provisioned", provisioned).await;
+    let m = sim
+        .control()
+        .machine(mm.spec.system_id.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(m.hostname, "right-net");
+    assert_eq!(m.ip_addresses, vec![ADDRESS.to_owned()]);
+    ctrl.shutdown().await;
+}

@@ -38,6 +38,10 @@ pub struct AllocateRequest {
     pub pod_type: Option<String>,
     /// `not_pod_type`.
     pub not_pod_types: Vec<String>,
+    /// `subnets` (MAAS specifiers) the machine must be linked to:
+    /// `ip:<address>` with `spec.staticIP`, so that MAAS picks a machine on
+    /// that network (a VM composed on demand is not filtered by it).
+    pub subnets: Vec<String>,
     /// Machines that already failed this MaasMachine. MAAS's allocate has no
     /// exclusion parameter: honour it by listing Ready candidates with
     /// `not_id` and allocating one by `system_id`, or ignore it (correctness
@@ -125,6 +129,8 @@ pub struct Provisioned {
 }
 
 /// The one thing to do now.
+// One action per reconcile: boxing the allocation would only complicate matching.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Paused: do nothing (not even delete) until unpaused.

@@ -822,6 +822,12 @@ impl<'a> Decider<'a> {
             not_pods: spec.not_pods.clone(),
             pod_type: non_empty(&spec.pod_type),
             not_pod_types: spec.not_pod_types.clone(),
+            subnets: spec
+                .static_ip
+                .iter()
+                .filter(|s| !s.address.is_empty())
+                .map(|s| format!("ip:{}", s.address))
+                .collect(),
             avoid_system_ids: self.progress.avoid_system_ids.clone(),
             comment: format!(
                 "capmaas: {}/{} (cluster {})",

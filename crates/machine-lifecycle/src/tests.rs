@@ -1339,6 +1339,18 @@ fn static_ip_is_linked_before_deploying() {
 }
 
 #[test]
+fn static_ip_asks_maas_for_a_machine_on_its_subnet() {
+    match run(&with_static_ip(base())).action {
+        Action::Allocate(req) => assert_eq!(req.subnets, vec!["ip:10.0.0.20".to_owned()]),
+        other => panic!("expected Allocate, got {other:?}"),
+    }
+    match run(&base()).action {
+        Action::Allocate(req) => assert!(req.subnets.is_empty()),
+        other => panic!("expected Allocate, got {other:?}"),
+    }
+}
+
+#[test]
 fn static_ip_waits_for_the_same_gates_as_deploy() {
     let mut obs = with_static_ip(recorded(
         base(),
