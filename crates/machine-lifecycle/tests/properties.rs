@@ -116,6 +116,8 @@ enum Event {
     LoseStatus,
     /// Another tenant's machine takes our static address (if free).
     ForeignTakesAddress,
+    /// The next link or unlink call fails (network trouble).
+    NextLinkCallFails,
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +154,7 @@ struct World {
     // clock and fault injection
     now: Timestamp,
     doubles: bool,
+    link_call_fails: bool,
     /// (machine, when) of the last allocation: MAAS listings may lag 60 s behind.
     recently_allocated: Vec<(String, Timestamp)>,
     release_failures: bool,
@@ -209,6 +212,7 @@ impl World {
             static_ip: s.static_ip,
             now: Timestamp(1_700_000_000),
             doubles: false,
+            link_call_fails: false,
             recently_allocated: Vec::new(),
             release_failures: s.release_failures,
             cfg: LifecycleConfig {
@@ -506,6 +510,11 @@ impl World {
                 self.spec_system_id = None;
                 Ok(())
             }
+            Action::LinkStaticIp(_) | Action::UnlinkStaticIp(_)
+                if std::mem::take(&mut self.link_call_fails) =>
+            {
+                conflict("connection reset")
+            }
             Action::LinkStaticIp(req) => {
                 let taken = self.maas.iter().any(|m| {
                     m.exists && m.id != req.system_id && m.static_addresses.contains(&req.address)
@@ -648,6 +657,7 @@ impl World {
                 }
             }
             Event::NextAllocateDoubles => self.doubles = true,
+            Event::NextLinkCallFails => self.link_call_fails = true,
             Event::ForeignTakesAddress => {
                 let taken = self
                     .maas
@@ -691,6 +701,7 @@ impl World {
     /// No more faults: MAAS completes everything, the controller reconciles.
     fn settle(&mut self, rounds: usize) {
         self.paused = false;
+        self.link_call_fails = false;
         self.release_failures = false;
         for _ in 0..rounds {
             self.reconcile(Crash::None, false);
@@ -763,6 +774,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => Just(Event::NextAllocateDoubles),
         1 => Just(Event::LoseStatus),
         1 => Just(Event::ForeignTakesAddress),
+        1 => Just(Event::NextLinkCallFails),
     ]
 }
 
