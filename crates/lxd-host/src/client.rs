@@ -209,6 +209,13 @@ impl LxdClient {
         let socket = socket.as_ref().to_path_buf();
         let http = reqwest::Client::builder()
             .unix_socket(socket.clone())
+            // No connection pool over the socket: with one, a request that
+            // waits for a busy pooled connection also opens a new one, which
+            // stays connected and silent in the pool. LXD 5.0 reads the first
+            // bytes of each unix connection inside its accept loop, so one
+            // silent connection stops the daemon from serving any other unix
+            // client (`lxc` included) until it is closed.
+            .pool_max_idle_per_host(0)
             .no_proxy()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
