@@ -74,13 +74,15 @@ clean:
 VERSION ?= v$(shell awk -F'"' '/^version = /{print $$2; exit}' Cargo.toml)
 
 ## test-release: templates and components through the real clusterctl, the Helm chart through
-## the real helm (both built from the Go module proxy, cached), a real apiserver, the docs book
+## the real helm, our controller next to the real CAPI core manager (all three built from the Go
+## module proxy, cached), a real apiserver, the docs book
 ## (mdbook), the Dockerfile and its static build (needs the musl target and musl-tools)
 test-release:
 	assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
 	clusterctl="$$(hack/release/tool.sh clusterctl)"; helm="$$(hack/release/tool.sh helm)"; \
+	capi_manager="$$(hack/release/tool.sh capi-manager)"; \
 	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
-	CLUSTERCTL_BIN="$$clusterctl" HELM_BIN="$$helm" \
+	CLUSTERCTL_BIN="$$clusterctl" HELM_BIN="$$helm" CAPI_MANAGER_BIN="$$capi_manager" \
 	$(CARGO) test -p release-tests --all-targets --no-fail-fast
 
 ## release-manifests: out/release (infrastructure-components.yaml, metadata.yaml, templates) and the

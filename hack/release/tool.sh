@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Usage: hack/release/tool.sh clusterctl|helm
+# Usage: hack/release/tool.sh clusterctl|capi-manager|helm
 #
-# Prints the path of a `clusterctl` or `helm` binary built from the Go module
-# proxy by the tools modules under hack/release-tools/<tool>/ (their go.mod
-# pins the versions: sigs.k8s.io/cluster-api and helm.sh/helm/v3). Binaries are
+# Prints the path of a `clusterctl`, `capi-manager` (the Cluster API core
+# manager, package sigs.k8s.io/cluster-api/core) or `helm` binary built from
+# the Go module proxy by the tools modules under hack/release-tools/ (their
+# go.mod pins the versions: sigs.k8s.io/cluster-api and helm.sh/helm/v3;
+# clusterctl and capi-manager share release-tools/clusterctl, so they are
+# always the same release). Binaries are
 # cached by version outside the clone, under
 #   ${CAPMAAS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/capmaas}/release-tools/<tool>/<version>/
 # A missing entry is built first (a few minutes when the Go caches are cold).
 #
-# CLUSTERCTL_BIN / HELM_BIN, when set, are checked and printed instead.
+# CLUSTERCTL_BIN / CAPI_MANAGER_BIN / HELM_BIN, when set, are checked and printed instead.
 #
 # stdout: exactly one line, the binary. Progress goes to stderr.
 set -euo pipefail
@@ -20,9 +23,12 @@ RECIPE=1
 tool=${1:-}
 case "$tool" in
   clusterctl) module=sigs.k8s.io/cluster-api; pkg=sigs.k8s.io/cluster-api/cmd/clusterctl; override=${CLUSTERCTL_BIN:-} ;;
+  capi-manager) module=sigs.k8s.io/cluster-api; pkg=sigs.k8s.io/cluster-api/core; override=${CAPI_MANAGER_BIN:-} ;;
   helm) module=helm.sh/helm/v3; pkg=helm.sh/helm/v3/cmd/helm; override=${HELM_BIN:-} ;;
-  *) die "usage: $0 clusterctl|helm" ;;
+  *) die "usage: $0 clusterctl|capi-manager|helm" ;;
 esac
+module_name=$tool
+[[ "$tool" == capi-manager ]] && module_name=clusterctl
 
 if [[ -n "$override" ]]; then
   [[ -x "$override" ]] || die "$override (from the environment) is not an executable $tool"
@@ -30,7 +36,7 @@ if [[ -n "$override" ]]; then
   exit 0
 fi
 
-module_dir="$HACK_DIR/release-tools/$tool"
+module_dir="$HACK_DIR/release-tools/$module_name"
 version=$(awk -v m="$module" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$module_dir/go.mod")
 [[ -n "$version" ]] || die "$module is not required by $module_dir/go.mod"
 root="$(cache_root)/release-tools/$tool"
@@ -51,8 +57,13 @@ build() {
   tmp=$(mktemp -d "$root/.build-$version.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   case "$tool" in
-    # Both report their version from ldflags; without them they print v0.0.0.
+    # All report their version from ldflags; without them they print v0.0.0.
     clusterctl) ldflags+=(-X "sigs.k8s.io/cluster-api/version.gitVersion=$version" -X sigs.k8s.io/cluster-api/version.gitMajor=1) ;;
+    # The manager logs "Version: <gitVersion>" at start.
+    capi-manager)
+      local minor=${version#v*.}
+      ldflags+=(-X "sigs.k8s.io/cluster-api/version.gitVersion=$version" -X sigs.k8s.io/cluster-api/version.gitMajor=1 -X "sigs.k8s.io/cluster-api/version.gitMinor=${minor%%.*}")
+      ;;
     helm) ldflags+=(-X "helm.sh/helm/v3/internal/version.version=$version") ;;
   esac
   log "building $tool $version (cold: minutes on 2 cores) ..."

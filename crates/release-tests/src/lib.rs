@@ -8,7 +8,8 @@
 //! * [`cli_doc`] and [`crd_doc`] generate `docs/reference/cli.md` (from the
 //!   binaries' clap `--help`) and `docs/reference/crds.md` (from the CRD
 //!   schemas).
-//! * [`tools`] finds `clusterctl`, `helm` (built from the Go module proxy by
+//! * [`tools`] finds `clusterctl`, `capi-manager` (the Cluster API core
+//!   manager), `helm` (built from the Go module proxy by
 //!   `hack/release/tool.sh`), `mdbook` and the workspace binaries;
 //!   [`apply`] server-side applies YAML (dry run) to an apiserver.
 //!
@@ -21,7 +22,8 @@
 //!
 //! The tests in `tests/` run the real `clusterctl` and `helm` and apply
 //! what they render to a real kube-apiserver (`kube-testenv`); see
-//! `docs/release.md`.
+//! `docs/release.md`. `tests/capi_core.rs` runs our controller next to the
+//! real CAPI core manager (`docs/testing.md`).
 
 pub mod apply;
 pub mod cli_doc;

@@ -53,9 +53,9 @@ pub fn run(cmd: &mut Command) -> Result<Output> {
     }
 }
 
-/// `clusterctl` or `helm`: `hack/release/tool.sh <name>` prints its path,
-/// building it into the cache first when needed (needs Go ≥ 1.26), or
-/// `$CLUSTERCTL_BIN` / `$HELM_BIN` when set.
+/// `clusterctl`, `capi-manager` or `helm`: `hack/release/tool.sh <name>`
+/// prints its path, building it into the cache first when needed (needs
+/// Go ≥ 1.26), or `$CLUSTERCTL_BIN` / `$CAPI_MANAGER_BIN` / `$HELM_BIN` when set.
 ///
 /// # Errors
 /// [`Error::Command`] with the script's output when it fails.
@@ -67,7 +67,7 @@ pub fn go_tool(name: &str) -> Result<PathBuf> {
     cmd.stderr(std::process::Stdio::inherit());
     let out = run(&mut cmd).map_err(|e| Error::Command {
         command: format!("{} {name}", script.display()),
-        message: format!("cannot provide {name} (Go >= 1.26 and the Go module proxy are needed, or set {}_BIN): {e}", name.to_uppercase()),
+        message: format!("cannot provide {name} (Go >= 1.26 and the Go module proxy are needed, or set {}_BIN): {e}", name.to_uppercase().replace('-', "_")),
     })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let path = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
