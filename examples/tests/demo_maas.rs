@@ -10,6 +10,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use cli_support::testing::cargo_build;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -22,11 +24,9 @@ fn cargo() -> String {
 fn built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let out = Command::new(cargo())
-            .current_dir(root())
-            .args([
-                "build",
-                "--quiet",
+        cargo_build(
+            &root(),
+            &[
                 "-p",
                 "maas-sim-bin",
                 "--bin",
@@ -35,14 +35,9 @@ fn built() {
                 "maas-examples",
                 "--example",
                 "lifecycle",
-            ])
-            .output()
-            .expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "cargo build of maas-sim and the lifecycle example failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     });
 }
 

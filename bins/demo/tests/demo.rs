@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use cli_support::testing::cargo_build;
+
 fn demo_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_capmaas-demo"))
 }
@@ -18,11 +20,9 @@ fn demo_bin() -> PathBuf {
 fn children_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let out = Command::new(option_env!("CARGO").unwrap_or("cargo"))
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-            .args([
-                "build",
-                "--quiet",
+        cargo_build(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+            &[
                 "-p",
                 "maas-sim-bin",
                 "--bin",
@@ -31,14 +31,9 @@ fn children_built() {
                 "capmaas-manager",
                 "--bin",
                 "capmaas-manager",
-            ])
-            .output()
-            .expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "cargo build of maas-sim and capmaas-manager failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let dir = demo_bin().parent().unwrap().to_owned();
         for bin in ["maas-sim", "capmaas-manager"] {
             assert!(dir.join(bin).is_file(), "{bin} not in {}", dir.display());

@@ -12,6 +12,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use cli_support::testing::cargo_build;
+
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_maas-test");
@@ -172,24 +174,8 @@ fn maas_sim_binary() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let out = Command::new(cargo)
-                .current_dir(&root)
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "maas-sim-bin",
-                    "--bin",
-                    "maas-sim",
-                ])
-                .output()
-                .expect("run cargo build");
-            assert!(
-                out.status.success(),
-                "cargo build -p maas-sim-bin failed:\n{}",
-                text(&out.stderr)
-            );
+            cargo_build(&root, &["-p", "maas-sim-bin", "--bin", "maas-sim"])
+                .unwrap_or_else(|e| panic!("{e}"));
             let bin = Path::new(BIN).with_file_name("maas-sim");
             assert!(bin.is_file(), "{} was not built", bin.display());
             bin

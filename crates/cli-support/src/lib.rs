@@ -51,6 +51,9 @@
 //! }
 //! ```
 
+#[cfg(feature = "test-support")]
+pub mod testing;
+
 use std::fmt::Display;
 use std::io::IsTerminal;
 use std::process::ExitCode;
