@@ -134,8 +134,9 @@ async fn main() -> ExitCode {
 
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
+    let signal = shutdown_signal();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signal.await;
         eprintln!("lifecycle: interrupted; releasing what was allocated");
         on_signal.cancel();
     });

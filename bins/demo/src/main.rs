@@ -52,8 +52,9 @@ fn main() -> ExitCode {
         let interrupted = CancellationToken::new();
         {
             let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
+            let signal = shutdown_signal();
             tokio::spawn(async move {
-                shutdown_signal().await;
+                signal.await;
                 interrupted.cancel();
                 cancel.cancel();
             });

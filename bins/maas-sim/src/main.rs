@@ -247,6 +247,9 @@ fn main() -> ExitCode {
                     count: cli.fail_deploys,
                 });
         }
+        // Signals are caught from here on: callers send SIGTERM as soon as
+        // the endpoint is printed.
+        let shutdown = shutdown_signal();
         {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "MAAS_API_KEY={}", sim.admin_api_key());
@@ -256,7 +259,7 @@ fn main() -> ExitCode {
             let _ = out.flush();
         }
         tracing::info!(endpoint = %sim.endpoint(), version = %version, "ready");
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down");
         sim.shutdown().await;
         ExitCode::SUCCESS

@@ -281,6 +281,17 @@ fn bad_flags_exit_2_with_one_line() {
     );
 }
 
+/// Callers stop the simulator as soon as it printed its endpoint: the
+/// SIGTERM handler is in place by then (the default action would kill it).
+#[test]
+fn sigterm_right_after_the_endpoint_is_printed_is_a_clean_exit() {
+    for _ in 0..20 {
+        let sim = Sim::spawn(&["--listen", "127.0.0.1:0", "--machines", "1"]);
+        let status = sim.terminate();
+        assert!(status.success(), "{status:?}");
+    }
+}
+
 #[test]
 fn logs_on_a_pipe_or_file_carry_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();

@@ -244,8 +244,9 @@ async fn run(cli: Cli, credentials: Option<MaasCredentials>) -> anyhow::Result<E
 
     let signal = {
         let tx = stop_tx.clone();
+        let signal = shutdown_signal();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            signal.await;
             tracing::info!("signal received");
             let _ = tx.send(true);
         })

@@ -256,17 +256,27 @@ pub fn use_colour(stderr_is_terminal: bool, no_colour: bool) -> bool {
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
+///
+/// The handlers are installed when this is called, not when the future is
+/// first polled: call it before announcing readiness, so that a signal sent
+/// as soon as the program says it is ready is caught rather than killing it
+/// by the default action. Must be called inside the tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+    let term = signal(SignalKind::terminate()).ok();
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        match (term, interrupt) {
+            (Some(mut term), Some(mut interrupt)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+            (Some(mut only), None) | (None, Some(mut only)) => {
+                only.recv().await;
+            }
+            (None, None) => std::future::pending::<()>().await,
         }
     }
 }

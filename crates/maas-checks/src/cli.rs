@@ -100,8 +100,9 @@ impl Interrupt {
     /// Triggers on the first SIGINT or SIGTERM (spawned on the current runtime).
     pub fn on_signals(&self) {
         let me = self.clone();
+        let first = cli_support::shutdown_signal();
         tokio::spawn(async move {
-            cli_support::shutdown_signal().await;
+            first.await;
             eprintln!("interrupted: cleaning up (press Ctrl-C again to abort)");
             me.trigger();
             cli_support::shutdown_signal().await;
