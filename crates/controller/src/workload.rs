@@ -168,10 +168,9 @@ pub async fn client_from_kubeconfig(text: &str, timeout: Duration) -> Result<Cli
 struct ClusterEntry {
     /// resourceVersion of the Secret the client was built from.
     secret_version: String,
-    /// `None`: the Secret's kubeconfig was refused (kept to avoid re-parsing).
-    client: Option<Client>,
-    /// Why it was refused.
-    refused: Option<String>,
+    /// The client, or why the Secret's kubeconfig was refused (kept to
+    /// avoid re-parsing).
+    client: Result<Client, String>,
     /// No request before this instant (the API did not answer).
     down_until: Option<Instant>,
     failures: u32,
@@ -525,13 +524,12 @@ async fn client_for(ctx: &Context, ns: &str, cluster: &str) -> Result<Client, Ou
                     return Err(Outcome::Skipped(until - now));
                 }
             }
-            return match (&entry.client, &entry.refused) {
-                (Some(c), _) => Ok(c.clone()),
-                (None, reason) => Err(Outcome::Invalid(WorkloadError::Kubeconfig {
+            return entry.client.clone().map_err(|reason| {
+                Outcome::Invalid(WorkloadError::Kubeconfig {
                     secret: name,
-                    reason: reason.clone().unwrap_or_default(),
-                })),
-            };
+                    reason,
+                })
+            });
         }
     }
     // New or changed Secret: (re)build.
@@ -544,25 +542,20 @@ async fn client_for(ctx: &Context, ns: &str, cluster: &str) -> Result<Client, Ou
         None => Err(format!("no `{KUBECONFIG_KEY}` key")),
         Some(t) => client_from_kubeconfig(&t, ctx.config.workload_timeout).await,
     };
-    let (client, refused) = match built {
-        Ok(c) => (Some(c), None),
-        Err(reason) => (None, Some(reason)),
-    };
+    tracing::info!(cluster, secret = %name, usable = built.is_ok(), "workload client (re)built");
     ctx.workload.clusters.lock().insert(
         key,
         ClusterEntry {
             secret_version: version,
-            client: client.clone(),
-            refused: refused.clone(),
+            client: built.clone(),
             down_until: None,
             failures: 0,
         },
     );
-    tracing::info!(cluster, secret = %name, usable = client.is_some(), "workload client (re)built");
-    client.ok_or_else(|| {
+    built.map_err(|reason| {
         Outcome::Invalid(WorkloadError::Kubeconfig {
             secret: name,
-            reason: refused.unwrap_or_default(),
+            reason,
         })
     })
 }
