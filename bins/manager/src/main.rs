@@ -43,6 +43,8 @@ Examples:
 
 Kubernetes credentials: in-cluster, else $KUBECONFIG or ~/.kube/config.
 RUST_LOG, when set, replaces --log-level.
+Every flag is checked before anything starts: a bad value exits 2 with one line naming the flag
+(negative numbers are read as values and refused).
 Exit status: 0 stopped by SIGTERM/SIGINT, 1 failure or leadership lost, 2 bad input.";
 
 #[derive(Debug, Subcommand)]
@@ -52,12 +54,10 @@ enum Command {
 }
 
 /// Cluster API infrastructure provider for MAAS.
-///
-/// Every flag is checked before anything starts; a bad value exits 2 with
-/// one line naming the flag. Numeric and duration flags take negative
-/// values as values (and refuse them), not as unknown flags.
+// One `about` and no `long_about`: `--help` keeps one line per flag (the
+// layout docs/reference/cli.md is generated from).
 #[derive(Debug, Parser)]
-#[command(name = "capmaas-manager", version, about, after_help = EXAMPLES)]
+#[command(name = "capmaas-manager", version, about, long_about = None, after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -142,8 +142,10 @@ struct Cli {
     /// PEM CA bundle for the default MAAS endpoint.
     #[arg(long)]
     maas_ca_bundle: Option<PathBuf>,
-    /// Log format.
-    #[arg(long, value_enum, default_value = "text")]
+    /// Log format: text (human-readable lines) or json (JSON lines).
+    // The variants' own descriptions would switch `--help` to its
+    // multi-line layout.
+    #[arg(long, value_enum, default_value = "text", hide_possible_values = true)]
     log_format: LogFormat,
     /// Log level or filter (e.g. info, capmaas_controller=debug).
     #[arg(long, default_value = "info")]
