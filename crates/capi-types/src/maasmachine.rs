@@ -170,7 +170,8 @@ pub struct MaasMachineSpec {
     pub hwe_kernel: Option<String>,
 
     /// Deploy to memory instead of disk (MAAS 3.5 or newer, machines with
-    /// at least 16 GiB of memory by default).
+    /// at least 16 GiB of memory by default: the manager's
+    /// --ephemeral-min-memory-mib).
     #[serde(default)]
     pub ephemeral: bool,
 
