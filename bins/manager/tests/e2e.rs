@@ -703,3 +703,87 @@ async fn sigterm_after_the_apiserver_is_gone_exits_within_the_bound() {
     signal("-CONT");
     drop(env);
 }
+
+/// The extremes the flags accept run: the shortest periods and back-offs, no
+/// deploy retry, no memory floor, DNS TTL 0, a 2 s Lease, one reconcile at a
+/// time. The manager leads, provisions, writes the TTL to MAAS, exits 0 on
+/// SIGTERM and never panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_flag_values_run_and_provision() {
+    let env = kube_testenv::shared().await.unwrap();
+    install_crds(env).await;
+    let tns = env.namespace("e2e-edge").await.unwrap();
+    let ns = tns.name().to_owned();
+    let client = tns.client();
+    let sim = sim(2).await;
+    cluster(&client, &ns).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("edge.log");
+    let mut m = Replica::start(
+        env,
+        &sim,
+        "edge",
+        &log,
+        &[
+            "--namespace",
+            &ns,
+            "--sync-period",
+            "30s",
+            "--deploy-timeout",
+            "1m",
+            "--deploy-retries",
+            "0",
+            "--ephemeral-min-memory-mib",
+            "0",
+            "--dns-ttl",
+            "0s",
+            "--allocation-settle-time",
+            "10s",
+            "--capacity-backoff",
+            "10s",
+            "--capacity-backoff-max",
+            "10s",
+            "--concurrency",
+            "1",
+            "--leader-elect",
+            "--leader-elect-namespace",
+            &ns,
+            "--leader-elect-lease-duration",
+            "2s",
+        ],
+    )
+    .await;
+    m.wait_ready(60, "with edge values").await;
+    machine(&client, &ns, "m0").await;
+    let id = wait_provisioned(&client, &ns, "m0", 60).await;
+    assert_eq!(
+        sim.control().machine(&id).unwrap().status,
+        NodeStatus::Deployed
+    );
+    let maas = maas_api::MaasClient::new(
+        maas_api::ClientConfig::new(&sim.endpoint(), sim.admin_api_key()).unwrap(),
+    )
+    .unwrap();
+    // The MaasCluster's record, with the TTL of the flag (it may come
+    // after the machine: nothing waits for it).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let records = maas
+            .list_dns_resources(&maas_api::DnsResourceFilter {
+                fqdn: Some("c1.maas".to_owned()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if !records.is_empty() {
+            let ttls: Vec<_> = records.iter().map(|r| r.address_ttl).collect();
+            assert_eq!(ttls, vec![Some(0)], "{records:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no DNS record: {}", read(&log));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = m.terminate(30).await;
+    assert_eq!(status.code(), Some(0), "{}", read(&log));
+    assert!(!read(&log).contains("panicked"), "{}", read(&log));
+}

@@ -16,8 +16,8 @@ use crate::maascluster::MaasCluster;
 use crate::maasmachine::MaasMachine;
 use crate::templates::{MaasClusterTemplate, MaasMachineTemplate};
 use crate::validation::{
-    self, CLUSTER_SPEC_RULES, CLUSTER_SPEC_TRANSITION_RULES, MACHINE_SPEC_RULES,
-    MACHINE_SPEC_TRANSITION_RULES, MACHINE_TEMPLATE_SPEC_RULES,
+    self, CLUSTER_SPEC_RULES, CLUSTER_SPEC_TRANSITION_RULES, MACHINE_ONLY_SPEC_RULES,
+    MACHINE_SPEC_RULES, MACHINE_SPEC_TRANSITION_RULES, MACHINE_TEMPLATE_SPEC_RULES,
 };
 
 /// First line of every generated file.
@@ -117,6 +117,7 @@ pub fn maas_machine() -> Result<CustomResourceDefinition, CrdError> {
         MaasMachine::crd(),
         &[
             (&["spec"], MACHINE_SPEC_RULES),
+            (&["spec"], MACHINE_ONLY_SPEC_RULES),
             (&["spec"], MACHINE_SPEC_TRANSITION_RULES),
         ],
     )

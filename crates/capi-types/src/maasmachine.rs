@@ -104,7 +104,7 @@ pub struct ReleaseOptions {
 #[serde(rename_all = "camelCase")]
 pub struct MaasMachineSpec {
     /// Set by the controller once provisioned: `maas:///<zone>/<system-id>`.
-    /// Cannot change once set.
+    /// Cannot change once set; needs `systemID` (the machine it names).
     #[serde(
         rename = "providerID",
         default,
@@ -117,7 +117,7 @@ pub struct MaasMachineSpec {
     /// at creation to pin a specific machine. It cannot change from one
     /// machine to another, and is frozen once providerID is set.
     #[serde(rename = "systemID", default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(length(min = 1, max = 41))]
     pub system_id: Option<String>,
 
     /// MAAS zone to allocate in, used when the Machine has no failureDomain.
@@ -156,7 +156,7 @@ pub struct MaasMachineSpec {
 
     /// Architecture, e.g. `amd64` or `arm64/generic`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(length(min = 1, max = 31))]
     pub architecture: Option<String>,
 
     /// Image to deploy: `<series>` (Ubuntu, e.g. `jammy`),
@@ -166,11 +166,12 @@ pub struct MaasMachineSpec {
 
     /// Kernel to deploy, e.g. `ga-22.04` or `hwe-22.04`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(length(min = 1, max = 31))]
     pub hwe_kernel: Option<String>,
 
     /// Deploy to memory instead of disk (MAAS 3.5 or newer, machines with
-    /// at least 16 GiB of memory by default).
+    /// at least 16 GiB of memory by default: the manager's
+    /// --ephemeral-min-memory-mib).
     #[serde(default)]
     pub ephemeral: bool,
 
@@ -182,12 +183,12 @@ pub struct MaasMachineSpec {
     /// that host, or composes one there when none matches. VM hosts were
     /// removed in MAAS 3.8, where this is rejected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = 255))]
     pub pod: Option<String>,
 
     /// VM hosts (MAAS `not_pod`) the machine must not be on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(length(min = 1, max = 256)))]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 255)))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub not_pods: Vec<String>,
 

@@ -66,6 +66,34 @@ pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
     }
 }
 
+/// `"network"` or `"broadcast"` when `ip` is that address of `cidr` (IPv4 up
+/// to /30; IPv6 up to /126, network only): MAAS links such an address, but
+/// no host can use it. Admission can only see this when the spec gives the
+/// CIDR; here the subnet comes from MAAS.
+#[must_use]
+pub fn reserved_address(cidr: &str, ip: IpAddr) -> Option<&'static str> {
+    let (_, len) = cidr.trim().split_once('/')?;
+    let len: u32 = len.parse().ok()?;
+    if !cidr_contains(cidr, ip) {
+        return None;
+    }
+    match ip {
+        IpAddr::V4(a) if len <= 30 => {
+            let host = u32::MAX.checked_shr(len).unwrap_or(0);
+            match u32::from(a) & host {
+                0 => Some("network"),
+                h if h == host => Some("broadcast"),
+                _ => None,
+            }
+        }
+        IpAddr::V6(a) if len <= 126 => {
+            let host = u128::MAX.checked_shr(len).unwrap_or(0);
+            (u128::from(a) & host == 0).then_some("network")
+        }
+        _ => None,
+    }
+}
+
 fn same_cidr(a: &str, b: &str) -> bool {
     let norm = |s: &str| -> Option<(IpAddr, u32)> {
         let (n, l) = s.trim().split_once('/')?;
@@ -198,6 +226,12 @@ pub async fn link(api: &dyn MaasApi, req: &lc::StaticIpRequest) -> Result<Machin
     })?;
     let subnets = api.list_subnets().await?;
     let subnet = pick_subnet(&subnets, req.subnet.as_deref(), address)?;
+    if let Some(what) = reserved_address(&subnet.cidr, address) {
+        return Err(StaticIpError::Invalid(format!(
+            "{address} is the {what} address of MAAS subnet {}; pick a host address in it",
+            subnet.cidr
+        )));
+    }
     if !iface.links.iter().any(|l| holds(l, address)) {
         let params = LinkSubnetParams {
             mode: LinkMode::Static,
@@ -266,6 +300,34 @@ mod tests {
             cidr: cidr.into(),
             ..Subnet::default()
         }
+    }
+
+    #[test]
+    fn network_and_broadcast_addresses_are_found() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            reserved_address("10.0.0.0/24", ip("10.0.0.0")),
+            Some("network")
+        );
+        assert_eq!(
+            reserved_address("10.0.0.0/24", ip("10.0.0.255")),
+            Some("broadcast")
+        );
+        assert_eq!(reserved_address("10.0.0.0/23", ip("10.0.0.255")), None);
+        assert_eq!(
+            reserved_address("10.0.0.0/23", ip("10.0.1.255")),
+            Some("broadcast")
+        );
+        assert_eq!(reserved_address("10.0.0.0/31", ip("10.0.0.0")), None);
+        assert_eq!(reserved_address("10.0.0.0/24", ip("10.0.0.20")), None);
+        assert_eq!(
+            reserved_address("10.0.0.0/24", ip("10.1.0.0")),
+            None,
+            "not in it"
+        );
+        assert_eq!(reserved_address("fd00::/64", ip("fd00::")), Some("network"));
+        assert_eq!(reserved_address("fd00::/64", ip("fd00::ffff")), None);
+        assert_eq!(reserved_address("fd00::/128", ip("fd00::")), None);
     }
 
     #[test]

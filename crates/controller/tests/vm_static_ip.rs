@@ -323,3 +323,48 @@ async fn static_ip_picks_a_machine_on_its_subnet() {
     assert_eq!(m.ip_addresses, vec![ADDRESS.to_owned()]);
     ctrl.shutdown().await;
 }
+
+/// The network address of the MAAS subnet, given without `subnet` (so
+/// admission cannot know the prefix): MAAS would link it; the controller
+/// refuses it, terminal, and gives the machine back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_address_of_the_maas_subnet_is_refused() {
+    let w = World::new("staticnet").await;
+    let sim = sim(1, MaasVersion::V3_6, 300).await;
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    w.machine(
+        "c1",
+        "cp0",
+        true,
+        Some(b"#cloud-config\n"),
+        json!({"image": "ubuntu/jammy", "staticIP": {"address": "10.0.0.0"}}),
+    )
+    .await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    let mm = w
+        .wait_mm("cp0", 30, "StaticIPRejected", |mm| {
+            reason(mm, "Ready") == "StaticIPRejected"
+        })
+        .await;
+    let msg = condition(&mm, "Ready").unwrap().message.clone();
+    assert!(
+        msg.contains("10.0.0.0 is the network address of MAAS subnet 10.0.0.0/16"),
+        "{msg}"
+    );
+    eventually(30, "the machine is given back", || async {
+        sim.control()
+            .machines()
+            .iter()
+            .all(|m| m.status == NodeStatus::Ready && m.owner.is_none())
+    })
+    .await;
+    assert!(
+        !sim.control().machines()[0]
+            .ip_addresses
+            .iter()
+            .any(|a| a == "10.0.0.0"),
+        "nothing linked"
+    );
+    ctrl.shutdown().await;
+}

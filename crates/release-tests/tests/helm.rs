@@ -122,6 +122,9 @@ fn the_values_schema_and_the_templates_refuse_bad_values() {
         ("unknownKey=1", "unknownKey"),
         ("maasSim.maasVersion=2.9", "/maasSim/maasVersion"),
         ("syncPeriod=ten", "/syncPeriod"),
+        ("deployRetries=11", "/deployRetries"),
+        ("ephemeralMinMemoryMiB=-1", "/ephemeralMinMemoryMiB"),
+        ("dnsTTL=ten", "/dnsTTL"),
         ("maasSim.apiKey=nocolons", "/maasSim/apiKey"),
     ] {
         let err = template("capmaas-system", &[set]).unwrap_err();
@@ -220,6 +223,18 @@ fn value_sets_shape_the_deployment() {
     let c = container(&d, DEPLOYMENT);
     let args = args_of(&c);
     assert!(args.contains(&"--leader-elect".into()), "{args:?}");
+    // The lifecycle tunables, at the manager's own defaults (bins/manager).
+    for a in [
+        "--deploy-timeout=90m",
+        "--deploy-retries=2",
+        "--ephemeral-min-memory-mib=16384",
+        "--dns-ttl=10s",
+        "--allocation-settle-time=2m",
+        "--capacity-backoff=1m",
+        "--capacity-backoff-max=10m",
+    ] {
+        assert!(args.contains(&a.to_owned()), "{a} missing: {args:?}");
+    }
     assert!(
         !args.iter().any(|a| a.starts_with("--namespace")),
         "{args:?}"

@@ -312,7 +312,7 @@ async fn set_variables_reach_the_objects_and_bad_values_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("minMemory is in MiB and must be at least 1024"),
+        err.contains("minMemory is in MiB and must be between 1024"),
         "{err}"
     );
 }
