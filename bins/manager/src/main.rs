@@ -416,7 +416,15 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let code = match runtime.block_on(run(cli, settings)) {
+    // The handlers are installed before anything else happens in the runtime:
+    // a SIGTERM in the first moments (a pod deleted while starting) must end
+    // in a clean exit, not in the default action (exit 143).
+    let signal = {
+        let _enter = runtime.enter();
+        shutdown_signal()
+    };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting");
+    let code = match runtime.block_on(run(cli, settings, signal)) {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "manager failed");
@@ -448,7 +456,11 @@ async fn bounded_after_stop(
     false
 }
 
-async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
+async fn run(
+    cli: Cli,
+    settings: Settings,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
     let client = kube::Client::try_default().await?;
     let manager = Manager::new(client.clone(), settings.config);
     let readiness = manager.readiness();
@@ -472,7 +484,6 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
 
     let signal = {
         let tx = stop_tx.clone();
-        let signal = shutdown_signal();
         tokio::spawn(async move {
             signal.await;
             tracing::info!("signal received");

@@ -787,3 +787,69 @@ async fn edge_flag_values_run_and_provision() {
     assert_eq!(status.code(), Some(0), "{}", read(&log));
     assert!(!read(&log).contains("panicked"), "{}", read(&log));
 }
+
+/// A SIGTERM in the manager's first moments (a pod deleted while it starts)
+/// ends in a clean exit: the handlers are installed before the first await,
+/// not after the "serving" line (it died of the signal, exit 143, before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_starting_exits_0() {
+    let env = TestEnv::start(kube_testenv::Options::default())
+        .await
+        .unwrap();
+    install_crds(&env).await;
+    let sim = sim(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..5 {
+        let log = dir.path().join(format!("manager-{i}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_capmaas-manager"))
+            .args([
+                "--maas-endpoint",
+                &sim.endpoint(),
+                "--health-addr",
+                "127.0.0.1:0",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .env("KUBECONFIG", env.kubeconfig_path())
+            .env("MAAS_API_KEY", sim.admin_api_key())
+            .env_remove("MAAS_ENDPOINT")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !read(&log).contains("\"starting\"") {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "exited early: {}",
+                read(&log)
+            );
+            assert!(Instant::now() < deadline, "never started: {}", read(&log));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "no exit: {}", tail(&log, 20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(status.code(), Some(0), "run {i}: {}", tail(&log, 20));
+        assert!(
+            !read(&log).contains("shutdown step timed out"),
+            "run {i}: a shutdown before the caches synced waited for the drain bound: {}",
+            tail(&log, 20)
+        );
+    }
+}

@@ -299,15 +299,33 @@ impl Manager {
                 }
             })
         };
-        let signal = tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight reconciles");
-            let _ = tx1.send(());
-            let _ = tx2.send(());
-            let _ = tx3.send(());
-        });
+        // A shutdown before the caches synced has nothing in flight (nothing is
+        // reconciled before), and kube-runtime's graceful drain would wait for
+        // a store that can no longer become ready: stop at once then.
+        let (unsynced_tx, unsynced_rx) = oneshot::channel::<()>();
+        let signal = {
+            let readiness = readiness.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                if readiness.is_ready() {
+                    tracing::info!("shutting down: finishing in-flight reconciles");
+                } else {
+                    tracing::info!("shutting down before the caches synced: nothing in flight");
+                    let _ = unsynced_tx.send(());
+                }
+                let _ = tx1.send(());
+                let _ = tx2.send(());
+                let _ = tx3.send(());
+            })
+        };
         tracing::info!(namespace = ?config.namespace, watch_filter = ?config.watch_filter, "controllers starting");
-        futures::join!(mm_run, mc_run, t_run);
+        let all = async {
+            futures::join!(mm_run, mc_run, t_run);
+        };
+        tokio::select! {
+            () = all => {}
+            Ok(()) = unsynced_rx => {}
+        }
         readiness.set(false);
         ready_task.abort();
         signal.abort();
