@@ -425,6 +425,18 @@ impl<'a> Decider<'a> {
             && m.static_addresses.iter().any(|a| a == address)
     }
 
+    /// `m` is being released (no other tenant's marker on it) and holds our
+    /// static address: once MAAS finishes, the STATIC link stays and is ours
+    /// to remove, so the machine must not be forgotten before that.
+    fn releasing_with_our_static_ip(&self, m: &MaasMachineView) -> bool {
+        let Some(address) = self.static_address() else {
+            return false;
+        };
+        m.status.is_releasing()
+            && (m.agent_name.is_empty() || self.ours(m))
+            && m.static_addresses.iter().any(|a| a == address)
+    }
+
     /// A machine we released still holds our static address: unlink it
     /// before the release counts as done (and before anything else).
     fn unlink_released_static_ip(&mut self) -> Option<Step> {
@@ -945,6 +957,20 @@ impl<'a> Decider<'a> {
                 // anything else (the next machine needs it).
                 self.unlink_static_ip(m)
             }
+            Lookup::Found(m) if self.releasing_with_our_static_ip(m) => {
+                // Released outside our records and not done yet: keep it
+                // recorded so that the address is unlinked once it is free.
+                self.not_ready(
+                    reasons::RELEASING,
+                    format!(
+                        "machine {id} is being released outside Cluster API ({}); waiting to \
+                         unlink static IP {} from it",
+                        m.status,
+                        self.static_address().unwrap_or_default()
+                    ),
+                );
+                (Action::Observe, Some(cfg.release_poll_interval))
+            }
             Lookup::Found(m) => {
                 if provisioned {
                     return self.fail(
@@ -1263,6 +1289,13 @@ impl<'a> Decider<'a> {
                 // status was lost) with our static address still linked.
                 Some(Lookup::Found(m)) if self.holds_our_static_ip_released(m) => {
                     return self.unlink_static_ip(m);
+                }
+                // Being released outside our records (an administrator's
+                // release, or ours after the status was lost) with our static
+                // address: MAAS keeps the STATIC link, so wait until the
+                // machine is back in the pool and unlink it then.
+                Some(Lookup::Found(m)) if self.releasing_with_our_static_ip(m) => {
+                    waiting.push((id.to_owned(), m.status.name()));
                 }
                 Some(Lookup::Found(_)) => {}
             }

@@ -361,6 +361,12 @@ mod tests {
     }
 
     proptest! {
+        // A fixed seed: CI fails only when the code changed.
+        #![proptest_config(ProptestConfig {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x6d61_726b_6572),
+            ..ProptestConfig::default()
+        })]
+
         #[test]
         fn render_fits_parses_and_names(
             ns in "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",

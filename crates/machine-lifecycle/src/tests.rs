@@ -1505,3 +1505,36 @@ fn recorded_machine_released_outside_our_records_is_unlinked() {
     ));
     assert!(matches!(run(&obs).action, Action::ForgetSystemId { .. }));
 }
+
+#[test]
+fn recorded_machine_still_releasing_outside_our_records_is_kept_until_unlinked() {
+    // Released by an administrator (or by us before the status was lost),
+    // MAAS still releasing: agent_name gone, no owner data, no record.
+    let mut m = machine("abc123", MaasStatus::DiskErasing, PowerState::On);
+    m.owner = Some("capi".into());
+    m.static_addresses = vec!["10.0.0.20".into()];
+    for deleting in [false, true] {
+        let mut obs = with_static_ip(recorded(base(), m.clone()));
+        obs.infra.deleting = deleting;
+        let d = run(&obs);
+        assert_eq!(d.action, Action::Observe, "deleting={deleting}");
+        assert_eq!(
+            d.requeue_after,
+            Some(LifecycleConfig::default().release_poll_interval)
+        );
+        assert!(
+            condition(&d, MACHINE_DEPLOYED).message.contains("abc123"),
+            "{:?}",
+            d.conditions
+        );
+    }
+    // Another tenant's machine (its agent_name) is not waited for.
+    let mut foreign = m.clone();
+    foreign.agent_name = "juju".into();
+    let mut obs = with_static_ip(recorded(base(), foreign));
+    obs.infra.deleting = true;
+    assert_eq!(run(&obs).action, Action::RemoveFinalizer);
+    // Without a static IP nothing is left to free: forgotten, or deleted.
+    let obs = recorded(base(), m.clone());
+    assert!(matches!(run(&obs).action, Action::ForgetSystemId { .. }));
+}
