@@ -122,6 +122,37 @@ pub fn lifecycle_class(e: &maas_api::Error) -> machine_lifecycle::ErrorClass {
     }
 }
 
+/// Whether a failed MAAS request may have taken effect although no success
+/// was seen: the one place that decides it, so that `maas_api`'s own answer
+/// to that question can replace it.
+///
+/// Known not done: MAAS refused (4xx, the 409 lock page, a 503 with or
+/// without `Retry-After`, 429), the connection was never made, the request
+/// could not be built. Unknown: a timeout or a connection lost after
+/// sending, a 5xx other than 503 (MAAS's or a proxy's), an answer that
+/// could not be decoded (MAAS may have acted and said so).
+#[must_use]
+pub fn outcome_unknown(e: &maas_api::Error) -> bool {
+    use maas_api::{Error as E, TransportKind};
+    match e {
+        E::Transport { kind, .. } => !matches!(kind, TransportKind::Connect),
+        E::Server { .. } | E::Decode { .. } => true,
+        _ => false,
+    }
+}
+
+/// A MAAS error as the lifecycle takes it: class, MAAS's (redacted) text,
+/// `Retry-After`, and whether the request may have taken effect.
+#[must_use]
+pub fn lifecycle_error(e: &maas_api::Error) -> machine_lifecycle::ActionError {
+    machine_lifecycle::ActionError {
+        class: lifecycle_class(e),
+        message: e.to_string(),
+        retry_after: e.retry_after(),
+        outcome_unknown: outcome_unknown(e),
+    }
+}
+
 /// Exponential back-off: `base × 2^(failures-1)`, capped, at least `retry_after`.
 #[must_use]
 pub fn backoff(
@@ -178,6 +209,36 @@ mod tests {
             message: "nope".into(),
         };
         assert_eq!(lifecycle_class(&bad), L::Permanent);
+        assert!(!outcome_unknown(&busy), "the lock page: MAAS did not act");
+        assert!(!outcome_unknown(&none));
+        assert!(!outcome_unknown(&bad));
+        assert!(outcome_unknown(&server), "a 500 may come after MAAS acted");
+        let exhausted = maas_api::Error::Exhausted {
+            status: 503,
+            message: "exhausted".into(),
+            retry_after: Some(Duration::from_secs(5)),
+        };
+        assert!(!outcome_unknown(&exhausted));
+        let busy_503 = maas_api::Error::Busy {
+            status: 503,
+            message: "try again".into(),
+            retry_after: Some(Duration::from_secs(5)),
+        };
+        assert!(!outcome_unknown(&busy_503));
+        for (kind, unknown) in [
+            (maas_api::TransportKind::Connect, false),
+            (maas_api::TransportKind::Timeout, true),
+            (maas_api::TransportKind::Io, true),
+        ] {
+            let t = maas_api::Error::Transport {
+                kind,
+                message: "x".into(),
+            };
+            assert_eq!(outcome_unknown(&t), unknown, "{kind}");
+        }
+        let le = lifecycle_error(&busy_503);
+        assert_eq!(le.retry_after, Some(Duration::from_secs(5)));
+        assert!(!le.outcome_unknown);
         let e = Error::maas("allocate", busy);
         assert_eq!(e.class(), ErrorClass::Transient);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(5)));

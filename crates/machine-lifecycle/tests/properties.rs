@@ -128,6 +128,16 @@ enum Event {
     NextLinkCallFails,
 }
 
+/// What happens to the next allocate call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AllocateFault {
+    None,
+    /// MAAS allocates, the answer is lost (timeout).
+    AnswerLost,
+    /// MAAS is busy and does not act (lock page, 503 with Retry-After).
+    Busy,
+}
+
 #[derive(Debug, Clone)]
 struct Scenario {
     machines: Vec<(u64, Option<&'static str>)>, // (memory GiB, foreign owner)
@@ -144,6 +154,8 @@ struct Scenario {
     /// MAAS refuses `set_workload_annotations` (as MAAS refused keys with a
     /// `/`): ownership rests on `agent_name` alone, which a release clears.
     annotations_refused: bool,
+    /// Consumed by the allocate calls, in order.
+    allocate_faults: Vec<AllocateFault>,
     events: Vec<Event>,
 }
 
@@ -163,6 +175,7 @@ struct World {
     ephemeral: bool,
     static_ip: bool,
     annotations_refused: bool,
+    allocate_faults: Vec<AllocateFault>,
     // clock and fault injection
     now: Timestamp,
     doubles: bool,
@@ -223,6 +236,7 @@ impl World {
             ephemeral: s.ephemeral,
             static_ip: s.static_ip,
             annotations_refused: s.annotations_refused,
+            allocate_faults: s.allocate_faults.clone(),
             now: Timestamp(1_700_000_000),
             doubles: false,
             link_call_fails: false,
@@ -320,6 +334,12 @@ impl World {
         let truth_ours = |id: &str| self.get(id).is_some_and(|m| m.ours);
         if self.paused {
             assert_eq!(d.action, Action::Paused, "acted while paused");
+        } else if let Some(wait) = backoff_pending(obs) {
+            assert_eq!(
+                (&d.action, d.requeue_after),
+                (&Action::Observe, Some(wait)),
+                "a MAAS call during a back-off"
+            );
         }
         match &d.action {
             Action::Deploy(req) => {
@@ -425,11 +445,21 @@ impl World {
     fn execute(&mut self, action: &Action) -> Result<(), ActionError> {
         let conflict = |m: &str| {
             Err(ActionError {
+                retry_after: None,
+                outcome_unknown: false,
                 class: ErrorClass::Transient,
                 message: m.to_owned(),
             })
         };
         match action {
+            Action::Allocate(_) if self.allocate_faults.first() == Some(&AllocateFault::Busy) => {
+                self.allocate_faults.remove(0);
+                // The 409 lock page / a 503 with Retry-After: MAAS did not act.
+                Err(ActionError {
+                    retry_after: Some(Duration::from_secs(5)),
+                    ..ActionError::new(ErrorClass::Transient, "MAAS 503 busy")
+                })
+            }
             Action::Allocate(req) => {
                 let min_mem = req.min_memory_mib.unwrap_or(0);
                 let free =
@@ -464,6 +494,8 @@ impl World {
                 self.doubles = false;
                 if pick.is_empty() {
                     return Err(ActionError {
+                        retry_after: None,
+                        outcome_unknown: false,
                         class: ErrorClass::Capacity,
                         message: "No machine available.".into(),
                     });
@@ -475,6 +507,17 @@ impl World {
                     m.owner = Some(US.into());
                     m.agent_name.clone_from(&req.agent_name);
                     m.ours = true;
+                }
+                if self.allocate_faults.first() == Some(&AllocateFault::AnswerLost) {
+                    self.allocate_faults.remove(0);
+                    // MAAS allocated; the answer never arrived.
+                    return Err(ActionError {
+                        outcome_unknown: true,
+                        ..ActionError::new(ErrorClass::Transient, "MAAS request failed (timeout)")
+                    });
+                }
+                if self.allocate_faults.first() == Some(&AllocateFault::None) {
+                    self.allocate_faults.remove(0);
                 }
                 Ok(())
             }
@@ -488,6 +531,8 @@ impl World {
             } => {
                 if self.annotations_refused {
                     return Err(ActionError {
+                        retry_after: None,
+                        outcome_unknown: false,
                         class: ErrorClass::Permanent,
                         message: "Invalid character in key name".into(),
                     });
@@ -553,6 +598,8 @@ impl World {
                 }
                 if taken {
                     return Err(ActionError {
+                        retry_after: None,
+                        outcome_unknown: false,
                         class: ErrorClass::Permanent,
                         message: "IP address is already in use.".into(),
                     });
@@ -736,6 +783,7 @@ impl World {
     fn settle(&mut self, rounds: usize) {
         self.paused = false;
         self.link_call_fails = false;
+        self.allocate_faults.clear();
         self.release_failures = false;
         for _ in 0..rounds {
             self.reconcile(Crash::None, false);
@@ -835,7 +883,17 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         prop::collection::vec(event(), 0..120),
         // Last, so that the seeds in the regression file still replay the
         // scenarios they were recorded with.
-        prop::bool::weighted(0.2),
+        (
+            prop::bool::weighted(0.2),
+            prop::collection::vec(
+                prop_oneof![
+                    4 => Just(AllocateFault::None),
+                    1 => Just(AllocateFault::AnswerLost),
+                    1 => Just(AllocateFault::Busy),
+                ],
+                0..4,
+            ),
+        ),
     )
         .prop_map(
             |(
@@ -846,7 +904,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 failures_not_loss,
                 (ready_at_start, max_retries, static_ip),
                 events,
-                annotations_refused,
+                (annotations_refused, allocate_faults),
             )| {
                 // A release MAAS fails AND losing the status that tracks it is a
                 // double fault the lifecycle does not cover (documented); each alone is.
@@ -865,6 +923,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     release_failures,
                     static_ip,
                     annotations_refused,
+                    allocate_faults,
                     events,
                 }
             },
@@ -891,6 +950,11 @@ fn config(ci_cases: u32, seed: u64) -> ProptestConfig {
         None => ProptestConfig {
             cases: cases_env.unwrap_or(ci_cases),
             rng_seed: RngSeed::Fixed(seed),
+            // tests/properties.proptest-regressions (named explicitly: the
+            // default looks for a lib.rs beside tests/ and warns).
+            failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+                "proptest-regressions",
+            ))),
             ..ProptestConfig::default()
         },
         Some(path) => {
@@ -1019,6 +1083,7 @@ proptest! {
             release_failures: false,
             static_ip: false,
             annotations_refused: false,
+            allocate_faults: vec![],
             events: vec![],
         };
         let mut w = World::new(&s);
@@ -1055,6 +1120,7 @@ fn double_allocation_is_healed() {
         release_failures: false,
         static_ip: false,
         annotations_refused: false,
+        allocate_faults: vec![],
         events: vec![],
     };
     let mut w = World::new(&s);
@@ -1080,6 +1146,7 @@ fn crash_between_allocate_and_record_is_adopted() {
         release_failures: false,
         static_ip: false,
         annotations_refused: false,
+        allocate_faults: vec![],
         events: vec![],
     };
     let mut w = World::new(&s);
@@ -1183,6 +1250,7 @@ fn static_ip_unlinked_after_status_lost_mid_release() {
             release_failures: false,
             static_ip: true,
             annotations_refused,
+            allocate_faults: vec![],
             events: vec![
                 AdminDeletes(0),
                 TogglePause,
@@ -1280,7 +1348,13 @@ fn every_disturbance_at_every_step_converges() {
         }
     }
     let mut runs = 0usize;
-    for (static_ip, annotations_refused) in [(true, false), (true, true), (false, true)] {
+    let lost_then_busy = vec![AllocateFault::AnswerLost, AllocateFault::Busy];
+    for (static_ip, annotations_refused, allocate_faults) in [
+        (true, false, vec![]),
+        (true, true, vec![]),
+        (false, true, vec![]),
+        (true, false, lost_then_busy),
+    ] {
         for plan in &plans {
             let mut events = Vec::new();
             for (at, e) in base.iter().enumerate() {
@@ -1306,6 +1380,7 @@ fn every_disturbance_at_every_step_converges() {
                 release_failures: false,
                 static_ip,
                 annotations_refused,
+                allocate_faults: allocate_faults.clone(),
                 events,
             };
             if let Err(e) = run_and_check(&s) {
