@@ -157,9 +157,9 @@ pub fn observation_failed(obs: &Observation, cfg: &LifecycleConfig, error: &Acti
             ConditionStatus::False,
             reasons::MAAS_UNAVAILABLE,
             format!(
-                "cannot read machines from MAAS ({n} attempts): {}; next attempt in {}s",
+                "cannot read machines from MAAS ({n} attempts): {}; next attempt in {}",
                 error.message,
-                wait.as_secs()
+                secs(wait)
             ),
         ));
     }
@@ -212,8 +212,8 @@ pub fn action_failed(
             d.not_ready(
                 reasons::WAITING_FOR_CAPACITY,
                 format!(
-                    "{what} ({msg}); next attempt in {}s ({} so far)",
-                    wait.as_secs(),
+                    "{what} ({msg}); next attempt in {} ({} so far)",
+                    secs(wait),
                     d.progress.allocate_failures
                 ),
             );
@@ -226,8 +226,8 @@ pub fn action_failed(
                 reasons::ALLOCATION_REJECTED,
                 format!(
                     "MAAS rejected the allocation: {msg}. Check that the tags, zone, resource pool \
-                     and architecture in the spec exist in MAAS; next attempt in {}s",
-                    wait.as_secs()
+                     and architecture in the spec exist in MAAS; next attempt in {}",
+                    secs(wait)
                 ),
             );
             ((Action::Observe, Some(wait)), Some(wait))
@@ -245,8 +245,8 @@ pub fn action_failed(
                 // MAAS said it did not act: nothing can land later.
                 d.progress.allocation_requested_at = None;
                 format!(
-                    "allocation failed, MAAS did not act: {msg}; next attempt in {}s",
-                    wait.as_secs()
+                    "allocation failed, MAAS did not act: {msg}; next attempt in {}",
+                    secs(wait)
                 )
             };
             d.not_ready(reasons::ALLOCATING, message);
@@ -271,9 +271,9 @@ pub fn action_failed(
             d.not_ready(
                 reasons::DEPLOYING,
                 format!(
-                    "deploy of {} failed: {msg}; next attempt in {}s",
+                    "deploy of {} failed: {msg}; next attempt in {}",
                     req.system_id,
-                    wait.as_secs()
+                    secs(wait)
                 ),
             );
             ((Action::Observe, Some(wait)), Some(wait))
@@ -283,9 +283,9 @@ pub fn action_failed(
             d.not_ready(
                 reasons::RELEASE_FAILED,
                 format!(
-                    "MAAS did not release {}: {msg}; next attempt in {}s",
+                    "MAAS did not release {}: {msg}; next attempt in {}",
                     req.system_id,
-                    wait.as_secs()
+                    secs(wait)
                 ),
             );
             ((Action::Observe, Some(wait)), Some(wait))
@@ -295,8 +295,8 @@ pub fn action_failed(
             d.not_ready(
                 reasons::POWERED_OFF,
                 format!(
-                    "power-on of {system_id} failed: {msg}; next attempt in {}s",
-                    wait.as_secs()
+                    "power-on of {system_id} failed: {msg}; next attempt in {}",
+                    secs(wait)
                 ),
             );
             ((Action::Observe, Some(wait)), Some(wait))
@@ -321,10 +321,10 @@ pub fn action_failed(
             d.not_ready(
                 reasons::DEPLOYING,
                 format!(
-                    "linking static IP {} to {} failed: {msg}; next attempt in {}s",
+                    "linking static IP {} to {} failed: {msg}; next attempt in {}",
                     req.address,
                     req.system_id,
-                    wait.as_secs()
+                    secs(wait)
                 ),
             );
             ((Action::Observe, Some(wait)), Some(wait))
@@ -335,10 +335,10 @@ pub fn action_failed(
                 reasons::RELEASE_FAILED,
                 format!(
                     "unlinking static IP {} from released machine {} failed: {msg}; next attempt \
-                     in {}s",
+                     in {}",
                     req.address,
                     req.system_id,
-                    wait.as_secs()
+                    secs(wait)
                 ),
             );
             ((Action::Observe, Some(wait)), Some(wait))
@@ -368,7 +368,7 @@ pub fn action_failed(
                 format!(
                     "MAAS failed set_workload_annotations on {system_id}: {msg}; next attempt in \
                      {}s (attempt {n} of {})",
-                    wait.as_secs(),
+                    secs(wait),
                     cfg.max_annotate_failures
                 ),
             );
@@ -390,6 +390,15 @@ pub fn action_failed(
         }
     }
     d.finish(step)
+}
+
+/// `90s`, `0.5s`: a wait for a message (whole seconds in production).
+fn secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
 
 fn backoff(cfg: &LifecycleConfig, failures: u32) -> Duration {
