@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: all build test test-rust test-doc test-clients test-release lint fmt fmt-check clippy deny demo demo-maas clean kube-assets crds release-manifests docs docker-build
+.PHONY: all build test test-rust soak-properties test-doc test-clients test-release lint fmt fmt-check clippy deny demo demo-maas clean kube-assets crds release-manifests docs docker-build
 
 all: build
 
@@ -19,6 +19,16 @@ test-rust:
 	assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
 	$(CARGO) test --workspace --exclude release-tests --all-targets --no-fail-fast
+
+## soak-properties: the lifecycle properties from random seeds with 50x the CI cases
+## (PROPTEST_CASES to change); every failing case's seed is appended to
+## $(SOAK_PROPERTIES_FAILURES): copy a line into the crate's .proptest-regressions to replay it in CI
+SOAK_PROPERTIES_FAILURES ?= $(CURDIR)/target/soak/properties-failures.txt
+soak-properties:
+	mkdir -p "$$(dirname "$(SOAK_PROPERTIES_FAILURES)")"
+	CAPMAAS_PROPTEST_SOAK="$(SOAK_PROPERTIES_FAILURES)" \
+	$(CARGO) test --release -p machine-lifecycle --test properties \
+	  || { echo "soak-properties: failing seeds in $(SOAK_PROPERTIES_FAILURES)" >&2; exit 1; }
 
 ## kube-assets: build (or find in the cache) etcd, kube-apiserver and the CAPI CRDs used by tests
 kube-assets:

@@ -113,6 +113,9 @@ pub fn progress_from_status(status: Option<&LifecycleStatus>) -> lc::Progress {
             reason: f.reason.clone(),
             message: f.message.clone(),
         }),
+        next_attempt_at: s.next_attempt_at.as_ref().map(to_timestamp),
+        backoff_inputs: s.backoff_inputs.clone(),
+        attempt_failures: non_negative_u32(s.attempt_failures),
     }
 }
 
@@ -144,6 +147,9 @@ pub fn status_from_progress(p: &lc::Progress) -> Option<LifecycleStatus> {
             reason: f.reason.clone(),
             message: f.message.clone(),
         }),
+        next_attempt_at: p.next_attempt_at.map(to_time),
+        backoff_inputs: p.backoff_inputs.clone(),
+        attempt_failures: saturating_i32(p.attempt_failures),
     })
 }
 
@@ -290,6 +296,25 @@ pub fn apply_decision_to_status(
         status.addresses = addresses(&p.addresses);
         status.failure_domain = Some(p.failure_domain.clone()).filter(|z| !z.is_empty());
     }
+}
+
+/// Writes a [`lc::Wait`] (MAAS not observed): conditions (keeping
+/// transition times) and `status.lifecycle`; the mirrored MAAS fields
+/// (`machineState`, `addresses`, ...) stay as they are.
+pub fn apply_wait_to_status(
+    status: &mut MaasMachineStatus,
+    wait: &lc::Wait,
+    now: lc::Timestamp,
+    generation: Option<i64>,
+) {
+    let current = conditions_from_k8s(&status.conditions);
+    status.conditions = conditions_to_k8s(&lc::apply_conditions(
+        &current,
+        &wait.conditions,
+        now,
+        generation,
+    ));
+    status.lifecycle = status_from_progress(&wait.progress);
 }
 
 /// The JSON merge patch of `spec` an action needs, if any: `Adopt` records

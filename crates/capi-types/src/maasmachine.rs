@@ -304,6 +304,19 @@ pub struct LifecycleStatus {
     /// Set once the lifecycle gave up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<LifecycleFailure>,
+    /// No MAAS call for this MaasMachine before this time (a back-off after
+    /// a failed MAAS call or observation), unless what the controller reads
+    /// from Kubernetes changes (see `backoffInputs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// Fingerprint of the inputs the back-off was decided on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub backoff_inputs: Option<String>,
+    /// Consecutive failed MAAS attempts (the back-off doubles with each).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0))]
+    pub attempt_failures: i32,
 }
 
 // serde's skip_serializing_if passes a reference.

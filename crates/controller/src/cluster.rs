@@ -51,6 +51,11 @@ pub mod conditions {
     pub const DNS_RESOURCE_READY: &str = "DNSResourceReady";
     /// Reason: MAAS unreachable or refusing us.
     pub const MAAS_UNAVAILABLE: &str = "MaasUnavailable";
+    /// Reason: MAAS has no DNS domain `spec.dnsDomain` (404 "No Domain
+    /// matches the given query.").
+    pub const DNS_DOMAIN_NOT_FOUND: &str = "DNSDomainNotFound";
+    /// Reason: MAAS refuses or keeps failing the DNS record calls.
+    pub const DNS_RESOURCE_FAILED: &str = "DNSResourceFailed";
     /// Reason: waiting for the owner Cluster.
     pub const WAITING_FOR_CLUSTER: &str = "WaitingForCluster";
     /// Reason: provisioned.
@@ -386,9 +391,44 @@ async fn reconcile_inner(obj: Arc<MaasCluster>, ctx: &Context) -> Result<Action,
         conds.set(c::ENDPOINT_READY, true, c::USER_PROVIDED, String::new());
     } else {
         let ips = control_plane_ips(ctx, &ns, &cluster_name).await?;
-        let record = ensure_dns(&maas, &fqdn, &ips, ctx.config.dns_ttl)
-            .await
-            .map_err(|e| unavailable(e, "DNS resource"))?;
+        let record = match ensure_dns(&maas, &fqdn, &ips, ctx.config.dns_ttl).await {
+            Ok(r) => r,
+            Err(e) => {
+                // MAAS's answer goes into the conditions when it is one we
+                // cannot get past (a 404 for the domain, a refusal) or
+                // repeats; a single blip only reaches the log.
+                let missing_domain = e.is_not_found();
+                let err = unavailable(e, "DNS resource");
+                let repeated = ctx.failures(&key_of(&obj)) >= 2;
+                if err.class() == ErrorClass::Permanent || repeated {
+                    let (reason, message) = if missing_domain {
+                        (
+                            c::DNS_DOMAIN_NOT_FOUND,
+                            format!(
+                                "MAAS at {} has no DNS domain {:?} for the control-plane endpoint \
+                                 {fqdn} ({err}): create the domain in MAAS, or set \
+                                 spec.dnsDomain to one of its domains",
+                                maas.endpoint(),
+                                obj.spec.dns_domain
+                            ),
+                        )
+                    } else {
+                        (
+                            c::DNS_RESOURCE_FAILED,
+                            format!(
+                                "cannot keep the MAAS DNS record {fqdn} at {}: {err}",
+                                maas.endpoint()
+                            ),
+                        )
+                    };
+                    conds.set(c::ENDPOINT_READY, false, reason, message.clone());
+                    conds.set(lc::READY, false, reason, message);
+                    status.conditions = conditions_to_k8s(&conds.list);
+                    write_status(&api, &obj, status).await?;
+                }
+                return Err(err);
+            }
+        };
         tracing::debug!(fqdn, ips = ?record, "control-plane DNS record");
         status.network = Some(NetworkStatus {
             dns_name: Some(fqdn.clone()),

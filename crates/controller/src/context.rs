@@ -111,6 +111,12 @@ impl Context {
         })
     }
 
+    /// Consecutive failed reconciles of `key` so far.
+    #[must_use]
+    pub fn failures(&self, key: &str) -> u32 {
+        self.failures.lock().get(key).copied().unwrap_or(0)
+    }
+
     /// Forget the error count of `key` (a reconcile succeeded).
     pub fn succeeded(&self, key: &str) {
         self.failures.lock().remove(key);

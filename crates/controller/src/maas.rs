@@ -131,7 +131,7 @@ impl MaasHandle {
                 parsed
             }
             Err(e) => {
-                tracing::warn!(endpoint = %self.endpoint, error = %e, "cannot read the MAAS version");
+                tracing::warn!(endpoint = %self.endpoint, error = %crate::error::redact_maas_text(&e.to_string()), "cannot read the MAAS version");
                 None
             }
         }
@@ -339,7 +339,7 @@ impl Poller {
         {
             Ok(list) => list,
             Err(e) => {
-                tracing::debug!(endpoint = %self.inner.endpoint, error = %e, "poller list failed");
+                tracing::debug!(endpoint = %self.inner.endpoint, error = %crate::error::redact_maas_text(&e.to_string()), "poller list failed");
                 return 0;
             }
         };

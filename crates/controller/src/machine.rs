@@ -10,7 +10,8 @@ use capi_types::constants::{
     BOOTSTRAP_DATA_KEY, BOOTSTRAP_FORMAT_KEY, CLUSTER_NAME_LABEL, MAAS_MACHINE_FINALIZER,
 };
 use capi_types::lifecycle::{
-    apply_decision_to_status, capi_machine_view, cluster_view, infra_view, spec_patch,
+    apply_decision_to_status, apply_wait_to_status, capi_machine_view, cluster_view, infra_view,
+    spec_patch,
 };
 use capi_types::{MaasCluster, MaasMachine};
 use k8s_openapi::api::core::v1::Secret;
@@ -23,7 +24,7 @@ use machine_lifecycle as lc;
 use tracing::Instrument;
 
 use crate::context::{Context, key_of};
-use crate::error::{Error, lifecycle_class};
+use crate::error::{Error, lifecycle_error};
 use crate::kubeutil::{
     add_finalizer, capi_owner, externally_managed, has_finalizer, patch_guarded, remove_finalizer,
 };
@@ -33,7 +34,7 @@ use crate::maas::{Fingerprint, MaasHandle, fingerprint};
 pub const KIND: &str = "MaasMachine";
 
 /// Condition reason when MAAS cannot be reached or refuses our credentials.
-pub const REASON_MAAS_UNAVAILABLE: &str = "MaasUnavailable";
+pub const REASON_MAAS_UNAVAILABLE: &str = lc::reasons::MAAS_UNAVAILABLE;
 
 /// The lifecycle clock.
 #[must_use]
@@ -159,34 +160,23 @@ pub struct Executed {
 /// An action's failure: a MAAS error (fed to `action_failed`) or a local one.
 #[derive(Debug)]
 pub enum ActionFailure {
-    /// The lifecycle decides what follows.
-    Lifecycle(lc::ActionError, Option<Duration>),
+    /// The lifecycle decides what follows (back-off included).
+    Lifecycle(lc::ActionError),
     /// A Kubernetes failure: the error policy retries.
     Other(Error),
 }
 
 fn maas_failure(e: &maas_api::Error) -> ActionFailure {
-    ActionFailure::Lifecycle(
-        lc::ActionError {
-            class: lifecycle_class(e),
-            message: e.to_string(),
-        },
-        e.retry_after(),
-    )
+    ActionFailure::Lifecycle(lifecycle_error(e))
 }
 
 fn static_ip_failure(e: &crate::staticip::StaticIpError) -> ActionFailure {
-    let retry_after = match e {
-        crate::staticip::StaticIpError::Maas(e) => e.retry_after(),
-        crate::staticip::StaticIpError::Invalid(_) => None,
-    };
-    ActionFailure::Lifecycle(
-        lc::ActionError {
-            class: e.class(),
-            message: e.to_string(),
-        },
-        retry_after,
-    )
+    ActionFailure::Lifecycle(match e {
+        crate::staticip::StaticIpError::Maas(e) => lifecycle_error(e),
+        crate::staticip::StaticIpError::Invalid(_) => {
+            lc::ActionError::new(e.class(), e.to_string())
+        }
+    })
 }
 
 /// `AllocateRequest` → MAAS allocate parameters.
@@ -257,13 +247,7 @@ pub async fn allocate(
 
 async fn bootstrap_data(secrets: &Api<Secret>, name: &str) -> Result<Vec<u8>, ActionFailure> {
     let transient = |message: String| {
-        ActionFailure::Lifecycle(
-            lc::ActionError {
-                class: lc::ErrorClass::Transient,
-                message,
-            },
-            None,
-        )
+        ActionFailure::Lifecycle(lc::ActionError::new(lc::ErrorClass::Transient, message))
     };
     let secret = match secrets.get_opt(name).await {
         Ok(Some(s)) => s,
@@ -283,16 +267,13 @@ async fn bootstrap_data(secrets: &Api<Secret>, name: &str) -> Result<Vec<u8>, Ac
     if let Some(format) = data.get(BOOTSTRAP_FORMAT_KEY) {
         let format = String::from_utf8_lossy(&format.0).trim().to_owned();
         if !format.is_empty() && format != "cloud-config" {
-            return Err(ActionFailure::Lifecycle(
-                lc::ActionError {
-                    class: lc::ErrorClass::Permanent,
-                    message: format!(
-                        "bootstrap data format {format:?} is not supported: MAAS deploys \
-                         cloud-init user data (use the cloud-config format)"
-                    ),
-                },
-                None,
-            ));
+            return Err(ActionFailure::Lifecycle(lc::ActionError::new(
+                lc::ErrorClass::Permanent,
+                format!(
+                    "bootstrap data format {format:?} is not supported: MAAS deploys cloud-init \
+                     user data (use the cloud-config format)"
+                ),
+            )));
         }
     }
     match data.get(BOOTSTRAP_DATA_KEY) {
@@ -433,7 +414,11 @@ async fn spec_before_provisioned(
     }
 }
 
-/// Writes `decision` into the status (guarded by resourceVersion).
+/// Writes `decision` into the status (guarded by resourceVersion). An
+/// unchanged status is not written, except before an action that calls
+/// MAAS: then the guarded write (a no-op for the apiserver when `obj` is
+/// current) proves the decision was made on the latest version, not on a
+/// stale cached one that predates a recorded failure and its back-off.
 async fn persist(
     api: &Api<MaasMachine>,
     obj: &MaasMachine,
@@ -442,7 +427,7 @@ async fn persist(
 ) -> Result<MaasMachine, Error> {
     let mut status = obj.status.clone().unwrap_or_default();
     apply_decision_to_status(&mut status, decision, now, obj.metadata.generation);
-    if obj.status.as_ref() == Some(&status) {
+    if obj.status.as_ref() == Some(&status) && !decision.action.calls_maas() {
         return Ok(obj.clone());
     }
     let mut updated = obj.clone();
@@ -452,42 +437,16 @@ async fn persist(
         .map_err(|e| Error::kube("write MaasMachine status", e))
 }
 
-/// Sets Ready=False with `reason` when something outside the lifecycle
-/// blocks it (credentials, MAAS refusing us).
-async fn report_blocked(
+/// Writes a [`lc::Wait`] (MAAS not observed) into the status, keeping the
+/// mirrored MAAS fields; skipped when nothing changes.
+async fn persist_wait(
     api: &Api<MaasMachine>,
     obj: &MaasMachine,
-    reason: &'static str,
-    message: String,
+    wait: &lc::Wait,
+    now: lc::Timestamp,
 ) -> Result<(), Error> {
-    let decision = lc::Decision {
-        action: lc::Action::Observe,
-        progress: infra_view(obj).progress,
-        conditions: vec![lc::ConditionUpdate::new(
-            lc::READY,
-            lc::ConditionStatus::False,
-            reason,
-            message,
-        )],
-        report: None,
-        requeue_after: None,
-    };
     let mut status = obj.status.clone().unwrap_or_default();
-    let keep_report = (
-        status.machine_state.clone(),
-        status.power_state.clone(),
-        status.hostname.clone(),
-        status.deployed_in_memory,
-        status.addresses.clone(),
-    );
-    apply_decision_to_status(&mut status, &decision, now(), obj.metadata.generation);
-    (
-        status.machine_state,
-        status.power_state,
-        status.hostname,
-        status.deployed_in_memory,
-        status.addresses,
-    ) = keep_report;
+    apply_wait_to_status(&mut status, wait, now, obj.metadata.generation);
     if obj.status.as_ref() == Some(&status) {
         return Ok(());
     }
@@ -497,6 +456,27 @@ async fn report_blocked(
         .await
         .map_err(|e| Error::kube("write MaasMachine status", e))?;
     Ok(())
+}
+
+/// Sets Ready=False with `reason` when something outside the lifecycle
+/// blocks it before MAAS is reached (credentials).
+async fn report_blocked(
+    api: &Api<MaasMachine>,
+    obj: &MaasMachine,
+    reason: &'static str,
+    message: String,
+) -> Result<(), Error> {
+    let wait = lc::Wait {
+        progress: infra_view(obj).progress,
+        conditions: vec![lc::ConditionUpdate::new(
+            lc::READY,
+            lc::ConditionStatus::False,
+            reason,
+            message,
+        )],
+        requeue_after: Duration::ZERO,
+    };
+    persist_wait(api, obj, &wait, now()).await
 }
 
 fn steady(decision: &lc::Decision) -> bool {
@@ -719,12 +699,25 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
     };
     let cfg = &ctx.config.lifecycle;
 
-    // Paused: nothing else, not even MAAS reads.
+    // Paused: nothing else, not even MAAS reads (the mirrored MAAS fields
+    // stay as last seen).
     if observation.infra.paused || observation.cluster.is_some_and(|c| c.paused) {
         let decision = lc::decide(&observation, cfg);
-        persist(&api, &obj, &decision, now).await?;
+        let wait = lc::Wait {
+            progress: decision.progress,
+            conditions: decision.conditions,
+            requeue_after: Duration::ZERO,
+        };
+        persist_wait(&api, &obj, &wait, now).await?;
         set_watch(ctx, &obj, None, BTreeMap::new());
         return Ok(KubeAction::await_change());
+    }
+
+    // A back-off the lifecycle set is running and nothing it reads changed
+    // (e.g. woken by our own status write): no MAAS call, nothing to write.
+    if let Some(wait) = lc::backoff_pending(&observation) {
+        tracing::debug!(wait_ms = wait.as_millis() as u64, "backing off MAAS");
+        return Ok(requeue(Some(wait)));
     }
 
     let obj = if !deleting && !has_finalizer(&obj.metadata, MAAS_MACHINE_FINALIZER) {
@@ -773,16 +766,21 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
     let seen = match observe_maas(&maas, marker.as_deref(), &ids, need_version, moved).await {
         Ok(s) => s,
         Err(e) => {
-            if e.class() == crate::error::ErrorClass::Permanent {
-                report_blocked(
-                    &api,
-                    &obj,
-                    REASON_MAAS_UNAVAILABLE,
-                    format!("cannot read machines from MAAS at {}: {e}", maas.endpoint()),
-                )
-                .await?;
-            }
-            return Err(e);
+            // The lifecycle backs off (persisted, so no watch event shortens
+            // it) and, once it is permanent or repeats, says why with
+            // MAAS's text.
+            let err = match &e {
+                Error::Maas { source, .. } => lc::ActionError {
+                    message: format!("MAAS at {}: {e}", maas.endpoint()),
+                    ..lifecycle_error(source)
+                },
+                other => lc::ActionError::new(lc::ErrorClass::Transient, other.to_string()),
+            };
+            ctx.metrics.error(KIND, e.class().as_str());
+            let wait = lc::observation_failed(&observation, cfg, &err);
+            tracing::warn!(error = %e, retry_in_ms = wait.requeue_after.as_millis() as u64, "cannot observe MAAS");
+            persist_wait(&api, &obj, &wait, now).await?;
+            return Ok(requeue(Some(wait.requeue_after)));
         }
     };
     observation.maas = seen.view;
@@ -793,7 +791,7 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
     let obj = spec_before_provisioned(&api, obj, &decision.action).await?;
     let persisted = persist(&api, &obj, &decision, now).await?;
     let outcome = execute(ctx, &maas, &api, &persisted, &decision.action).await;
-    let (final_decision, requeue_extra) = match outcome {
+    let final_decision = match outcome {
         Ok(executed) => {
             if let Some((warning, reason, action, note)) = event_for(&decision.action, &executed) {
                 ctx.event(&persisted, warning, reason, action, note).await;
@@ -801,10 +799,10 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
             if let Some(m) = &executed.machine {
                 fingerprints.insert(m.system_id.clone(), fingerprint(m));
             }
-            (decision, None)
+            decision
         }
         Err(ActionFailure::Other(e)) => return Err(e),
-        Err(ActionFailure::Lifecycle(err, retry_after)) => {
+        Err(ActionFailure::Lifecycle(err)) => {
             tracing::info!(action = ?decision.action, class = ?err.class, error = %err.message, "action failed");
             let failed = lc::action_failed(&observation, cfg, &decision, &err);
             let reason = failed
@@ -821,7 +819,7 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
             )
             .await;
             persist(&api, &persisted, &failed, now).await?;
-            (failed, retry_after)
+            failed
         }
     };
 
@@ -841,10 +839,7 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
     } else if let Some(s) = state {
         ctx.metrics.machine_state(&key_of(&obj), Some(s));
     }
-    let after = match (final_decision.requeue_after, requeue_extra) {
-        (Some(d), Some(r)) => Some(d.max(r)),
-        (d, _) => d,
-    };
+    let after = final_decision.requeue_after;
     // The workload Node's providerID (`workload.rs`): bounded, never fails this reconcile.
     let node =
         crate::workload::sync_node(ctx, &persisted, cluster_name.as_deref(), &observation.maas)

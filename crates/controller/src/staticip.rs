@@ -25,8 +25,8 @@ use machine_lifecycle as lc;
 /// Why a static IP operation could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum StaticIpError {
-    /// MAAS answered with an error.
-    #[error("{0}")]
+    /// MAAS answered with an error (displayed redacted).
+    #[error("{}", crate::error::redact_maas_text(&.0.to_string()))]
     Maas(#[from] maas_api::Error),
     /// The request cannot be carried out as specified (no such subnet ...).
     #[error("{0}")]
@@ -283,7 +283,7 @@ pub async fn unlink(
             if let Err(e) = api.link_subnet(&req.system_id, iface.id, &params).await {
                 // The address is free either way; the interface lacks an
                 // AUTO link until an administrator adds one.
-                tracing::warn!(system_id = %req.system_id, interface = %iface.name, error = %e, "could not restore the AUTO link");
+                tracing::warn!(system_id = %req.system_id, interface = %iface.name, error = %crate::error::redact_maas_text(&e.to_string()), "could not restore the AUTO link");
             }
         }
     }

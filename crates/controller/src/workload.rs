@@ -754,7 +754,8 @@ current-context: c
             .unwrap_err();
         assert!(matches!(err, WorkloadError::Unavailable { .. }), "{err}");
         assert!(
-            start.elapsed() < Duration::from_secs(2),
+            // Only catches a hang: the 300 ms bound itself is the timer's job.
+            start.elapsed() < Duration::from_secs(10),
             "{:?}",
             start.elapsed()
         );

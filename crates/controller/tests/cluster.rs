@@ -293,6 +293,60 @@ async fn unknown_zone_is_a_clear_condition_until_fixed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_domain_maas_does_not_have_is_a_condition_with_maas_text() {
+    let w = World::new("dnsdom").await;
+    let sim = sim(1, MaasVersion::V3_6, 300).await;
+    // What MAAS answers for a record in a domain it does not have.
+    sim.control()
+        .add_scripted_fault(maas_sim::ScriptedFault::Respond {
+            op: "DNSResourcesHandler.read".into(),
+            count: 100_000,
+            status: 404,
+            body: "No Domain matches the given query.".into(),
+            content_type: None,
+            retry_after: None,
+        });
+    let cluster = w.cluster("c1", false).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    let mc = wait_mc(&w, "c1", 30, "DNSDomainNotFound", |mc| {
+        mc_reason(mc, "ControlPlaneEndpointReady") == "DNSDomainNotFound"
+    })
+    .await;
+    let cond = mc
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ControlPlaneEndpointReady")
+        .unwrap()
+        .clone();
+    assert!(
+        cond.message.contains("No Domain matches the given query.")
+            && cond.message.contains("c1.maas"),
+        "{}",
+        cond.message
+    );
+    assert_eq!(mc_reason(&mc, "Ready"), "DNSDomainNotFound");
+    assert!(!mc_provisioned(&mc));
+    // Backing off, not looping (the error policy's back-off: 200 ms doubling to 2 s).
+    sim.control().clear_requests();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let dns = sim
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("dnsresources"))
+        .count();
+    assert!(dns <= 12, "{dns} DNS requests in 6 s");
+    // MAAS has the domain again: the record is made, the cluster provisioned.
+    sim.control().clear_faults();
+    wait_mc(&w, "c1", 30, "provisioned", mc_provisioned).await;
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn externally_managed_clusters_are_left_alone_and_templates_get_capacity() {
     let w = World::new("misc").await;
     let sim = sim(1, MaasVersion::V3_6, 300).await;

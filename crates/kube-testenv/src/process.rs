@@ -442,30 +442,50 @@ mod tests {
     #[test]
     fn stop_after_orders_the_shutdown() {
         let dir = tempfile::tempdir().unwrap();
-        // `first` ignores SIGTERM and lingers for a second, like an
-        // apiserver draining requests.
+        let gate = dir.path().join("go");
+        // `first` ignores SIGTERM and lingers until the test opens the gate
+        // (or its supervisor's grace runs out), like an apiserver draining
+        // requests. No timing is asserted: a gate, not a sleep, keeps it alive.
         let mut first = Server::spawn(
             "slow",
             Path::new("sh"),
-            &["-c".to_owned(), "trap '' TERM; sleep 1".to_owned()],
+            &[
+                "-c".to_owned(),
+                "trap '' TERM; while [ ! -e \"$1\" ]; do sleep 0.02; done".to_owned(),
+                "slow".to_owned(),
+                gate.display().to_string(),
+            ],
             &dir.path().join("slow.log"),
         )
         .unwrap();
         let mut second = sleeper(dir.path());
         second.stop_after(first.pid()).unwrap();
         // Both pipes close at once, as on process exit.
-        let closed = Instant::now();
         second.request_stop();
         first.request_stop();
+        // While `first` is held, `second` must stay up: give its supervisor
+        // many chances to get the order wrong.
+        for _ in 0..20 {
+            if !process_alive(first.pid()) {
+                break; // its supervisor's grace ran out (a stalled machine)
+            }
+            assert!(
+                process_alive(second.pid()),
+                "second stopped before first was gone"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::write(&gate, b"").unwrap();
+        // A generous bound: this only catches a hang.
+        let deadline = Instant::now() + Duration::from_secs(30);
         while process_alive(first.pid()) {
             assert!(
                 process_alive(second.pid()),
                 "second stopped before first was gone"
             );
-            assert!(closed.elapsed() < Duration::from_secs(10));
+            assert!(Instant::now() < deadline, "first never exited");
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert!(closed.elapsed() >= Duration::from_millis(500));
         second.stop();
         assert!(!process_alive(second.pid()));
     }

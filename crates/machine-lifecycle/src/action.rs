@@ -197,6 +197,27 @@ pub enum Action {
     RemoveFinalizer,
 }
 
+impl Action {
+    /// Executing it sends a request to MAAS that changes something there
+    /// (a read-only observation does not count). The controller makes sure
+    /// such an action is decided on the latest version of the object (a
+    /// stale cache would repeat an action whose failure was already
+    /// recorded, back-off included).
+    #[must_use]
+    pub fn calls_maas(&self) -> bool {
+        matches!(
+            self,
+            Action::Allocate(_)
+                | Action::Annotate { .. }
+                | Action::LinkStaticIp(_)
+                | Action::UnlinkStaticIp(_)
+                | Action::Deploy(_)
+                | Action::PowerOn { .. }
+                | Action::Release(_)
+        )
+    }
+}
+
 /// Mirror of the held machine for `status` (`machineState`, `powerState`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MachineReport {
@@ -233,4 +254,17 @@ pub struct Decision {
     /// Look again after this long even without a watch event; `None`: only
     /// on a watch event. `Some(ZERO)`: right after executing `action`.
     pub requeue_after: Option<Duration>,
+}
+
+/// No MAAS call now (MAAS could not be observed): persist `progress` and
+/// `conditions` (see [`crate::apply_conditions`]), keep the mirrored MAAS
+/// fields of the status as they are, look again after `requeue_after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    /// Persist this.
+    pub progress: Progress,
+    /// Conditions to set (others untouched).
+    pub conditions: Vec<ConditionUpdate>,
+    /// When to look again.
+    pub requeue_after: Duration,
 }

@@ -74,6 +74,11 @@ pub mod reasons {
     pub const STATIC_IP_REJECTED: &str = "StaticIPRejected";
     /// VM host (pod) constraints on a MAAS without VM hosts (3.8 and newer).
     pub const VM_HOSTS_NOT_SUPPORTED: &str = "VMHostsNotSupported";
+    /// MAAS cannot be read: unreachable, failing (5xx) or refusing our
+    /// credentials; the message carries MAAS's answer.
+    pub const MAAS_UNAVAILABLE: &str = "MaasUnavailable";
+    /// MAAS keeps failing `set_workload_annotations` (5xx, timeouts).
+    pub const OWNER_ANNOTATIONS_FAILED: &str = "OwnerAnnotationsFailed";
 
     /// Every reason above.
     pub const ALL: &[&str] = &[
@@ -105,6 +110,8 @@ pub mod reasons {
         DELETING,
         STATIC_IP_REJECTED,
         VM_HOSTS_NOT_SUPPORTED,
+        MAAS_UNAVAILABLE,
+        OWNER_ANNOTATIONS_FAILED,
     ];
 
     /// The constant equal to `reason` (for reasons read back from status);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::action::{
     Action, AllocateRequest, Decision, DeployRequest, MachineReport, Provisioned, ReleaseReason,
-    ReleaseRequest, StaticIpRequest,
+    ReleaseRequest, StaticIpRequest, Wait,
 };
 use crate::address::machine_addresses;
 use crate::conditions::{
@@ -36,8 +36,30 @@ pub enum ErrorClass {
 pub struct ActionError {
     /// Its class.
     pub class: ErrorClass,
-    /// A message for conditions; must not contain secrets.
+    /// A message for conditions and Events: MAAS's text, already redacted
+    /// (no secrets).
     pub message: String,
+    /// MAAS's `Retry-After`: the next attempt is never sooner.
+    pub retry_after: Option<Duration>,
+    /// The request may have taken effect in MAAS although no success was
+    /// seen (a timeout or a connection lost after sending, a 5xx from MAAS or
+    /// a proxy, an undecodable success answer). Only then does a failed
+    /// allocation hold [`LifecycleConfig::allocation_settle_time`]: a 4xx,
+    /// the 409 lock page or a 503 with `Retry-After` mean MAAS did not act.
+    pub outcome_unknown: bool,
+}
+
+impl ActionError {
+    /// An error of `class` with `message`, no `Retry-After`, outcome known.
+    #[must_use]
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            class,
+            message: message.into(),
+            retry_after: None,
+            outcome_unknown: false,
+        }
+    }
 }
 
 type Step = (Action, Option<Duration>);
@@ -65,8 +87,96 @@ pub fn decide(obs: &Observation, cfg: &LifecycleConfig) -> Decision {
     d.finish(step)
 }
 
+/// What the lifecycle read from Kubernetes (everything but its own
+/// progress and status, the clock and MAAS), as a short fingerprint: a
+/// back-off holds only while this is unchanged.
+#[must_use]
+pub fn inputs_fingerprint(obs: &Observation) -> String {
+    let infra = &obs.infra;
+    let text = format!(
+        "{}/{}/{}|{:?}|{:?}|{}|{}|{:?}|{:?}",
+        infra.namespace,
+        infra.name,
+        infra.uid,
+        infra.generation,
+        infra.spec,
+        infra.deleting,
+        infra.paused,
+        obs.machine,
+        obs.cluster,
+    );
+    format!("{:08x}", crate::marker::fnv1a32(&text))
+}
+
+/// Call before observing MAAS: `Some(wait)` while a back-off the lifecycle
+/// set ([`Progress::next_attempt_at`]) has not expired and nothing it reads
+/// from Kubernetes changed since. Then do not call MAAS at all (no list, no
+/// read) and look again after `wait`; `obs.maas` is not read. [`decide`]
+/// applies the same rule, so a caller that observes anyway still makes no
+/// MAAS call.
+#[must_use]
+pub fn backoff_pending(obs: &Observation) -> Option<Duration> {
+    let p = &obs.infra.progress;
+    let at = p.next_attempt_at?;
+    let same = p.backoff_inputs.as_deref() == Some(inputs_fingerprint(obs).as_str());
+    (obs.now < at && same).then(|| at.since(obs.now))
+}
+
+/// The back-off after the `failures`-th consecutive failure: `base`
+/// doubling, capped at `capacity_backoff_max` (or `base` if larger), never
+/// shorter than MAAS's `Retry-After`.
+fn grow(
+    cfg: &LifecycleConfig,
+    base: Duration,
+    failures: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    let cap = cfg.capacity_backoff_max.max(base);
+    let d = base.saturating_mul(1u32 << exp).min(cap);
+    retry_after.map_or(d, |r| d.max(r))
+}
+
+/// MAAS could not be observed (or the MAAS client could not be built): what
+/// to persist — a back-off doubling per consecutive failure, and, once the
+/// failure is permanent (credentials refused, 403, 404) or repeats, a
+/// `Ready=False/MaasUnavailable` condition with MAAS's text — and when to
+/// look again. The mirrored MAAS fields of the status stay as they are.
+#[must_use]
+pub fn observation_failed(obs: &Observation, cfg: &LifecycleConfig, error: &ActionError) -> Wait {
+    let mut progress = obs.infra.progress.clone();
+    progress.attempt_failures = progress.attempt_failures.saturating_add(1);
+    let n = progress.attempt_failures;
+    let wait = grow(cfg, cfg.maas_retry_backoff, n, error.retry_after);
+    progress.next_attempt_at = Some(obs.now.plus(wait));
+    progress.backoff_inputs = Some(inputs_fingerprint(obs));
+    let mut conditions = Vec::new();
+    if error.class == ErrorClass::Permanent || n >= 2 {
+        conditions.push(ConditionUpdate::new(
+            READY,
+            ConditionStatus::False,
+            reasons::MAAS_UNAVAILABLE,
+            format!(
+                "cannot read machines from MAAS ({n} attempts): {}; next attempt in {}",
+                error.message,
+                secs(wait)
+            ),
+        ));
+    }
+    Wait {
+        progress,
+        conditions,
+        requeue_after: wait,
+    }
+}
+
 /// Reports that executing `failed.action` went wrong; returns what to persist
 /// and when to look again. `obs` is the observation `failed` was decided on.
+///
+/// Every failure that is retried sets a back-off ([`Progress::next_attempt_at`])
+/// that doubles per consecutive failure and honours `Retry-After`: until it
+/// expires no MAAS call is made for this MaasMachine, however often it is
+/// woken (see [`backoff_pending`]).
 #[must_use]
 pub fn action_failed(
     obs: &Observation,
@@ -78,38 +188,69 @@ pub fn action_failed(
     let mut d = Decider::new(obs, cfg, marker);
     d.progress = failed.progress.clone();
     let msg = &error.message;
-    let step: Step = match (&failed.action, error.class) {
+    let retry_after = error.retry_after;
+    // Consecutive failures, this one included (capacity counts its own).
+    let n = if error.class == ErrorClass::Capacity {
+        d.progress.attempt_failures
+    } else {
+        d.progress.attempt_failures.saturating_add(1)
+    };
+    d.progress.attempt_failures = n;
+    let exp = |base: Duration| grow(cfg, base, n, retry_after);
+    // (step, back-off): `None` when the next decision differs anyway (a
+    // terminal failure to act on, annotations given up) and must not wait.
+    let (step, backoff): (Step, Option<Duration>) = match (&failed.action, error.class) {
         (Action::Allocate(req), ErrorClass::Capacity) => {
             d.progress.allocation_requested_at = None;
             d.progress.allocate_failures = d.progress.allocate_failures.saturating_add(1);
-            let wait = backoff(cfg, d.progress.allocate_failures);
+            let wait =
+                backoff(cfg, d.progress.allocate_failures).max(retry_after.unwrap_or_default());
             let what = match &req.system_id {
                 Some(id) => format!("pinned machine {id} is not available"),
                 None => "no MAAS machine matches the constraints".to_owned(),
             };
             d.not_ready(
                 reasons::WAITING_FOR_CAPACITY,
-                format!("{what} ({msg}); retrying in {}s", wait.as_secs()),
+                format!(
+                    "{what} ({msg}); next attempt in {} ({} so far)",
+                    secs(wait),
+                    d.progress.allocate_failures
+                ),
             );
-            (Action::Observe, Some(wait))
+            ((Action::Observe, Some(wait)), Some(wait))
         }
         (Action::Allocate(_), ErrorClass::Permanent) => {
             d.progress.allocation_requested_at = None;
+            let wait = exp(cfg.capacity_backoff_max);
             d.not_ready(
                 reasons::ALLOCATION_REJECTED,
                 format!(
                     "MAAS rejected the allocation: {msg}. Check that the tags, zone, resource pool \
-                     and architecture in the spec exist in MAAS"
+                     and architecture in the spec exist in MAAS; next attempt in {}",
+                    secs(wait)
                 ),
             );
-            (Action::Observe, Some(cfg.capacity_backoff_max))
+            ((Action::Observe, Some(wait)), Some(wait))
         }
         (Action::Allocate(_), _) => {
-            d.not_ready(
-                reasons::ALLOCATING,
-                format!("allocation failed, will retry: {msg}"),
-            );
-            (Action::Observe, Some(cfg.capacity_backoff))
+            let wait = exp(cfg.capacity_backoff);
+            let message = if error.outcome_unknown {
+                // Keep allocation_requested_at: the machine may yet show up.
+                format!(
+                    "the allocation's outcome is unknown ({msg}): MAAS may have allocated a \
+                     machine for us; waiting up to {}s for it to show before allocating again",
+                    cfg.allocation_settle_time.as_secs()
+                )
+            } else {
+                // MAAS said it did not act: nothing can land later.
+                d.progress.allocation_requested_at = None;
+                format!(
+                    "allocation failed, MAAS did not act: {msg}; next attempt in {}",
+                    secs(wait)
+                )
+            };
+            d.not_ready(reasons::ALLOCATING, message);
+            ((Action::Observe, Some(wait)), Some(wait))
         }
         (Action::Deploy(req), ErrorClass::Permanent) => {
             let message = format!(
@@ -122,29 +263,43 @@ pub fn action_failed(
                 message: message.clone(),
             });
             d.not_ready(reasons::DEPLOY_FAILED, message);
-            (Action::Observe, Some(Duration::ZERO))
+            ((Action::Observe, Some(Duration::ZERO)), None)
         }
         (Action::Deploy(req), _) => {
+            let wait = exp(cfg.capacity_backoff);
             d.progress.deploy_started_at = None;
             d.not_ready(
                 reasons::DEPLOYING,
-                format!("deploy of {} failed, will retry: {msg}", req.system_id),
+                format!(
+                    "deploy of {} failed: {msg}; next attempt in {}",
+                    req.system_id,
+                    secs(wait)
+                ),
             );
-            (Action::Observe, Some(cfg.capacity_backoff))
+            ((Action::Observe, Some(wait)), Some(wait))
         }
         (Action::Release(req), _) => {
+            let wait = exp(cfg.release_poll_interval);
             d.not_ready(
                 reasons::RELEASE_FAILED,
-                format!("MAAS did not release {}: {msg}; will retry", req.system_id),
+                format!(
+                    "MAAS did not release {}: {msg}; next attempt in {}",
+                    req.system_id,
+                    secs(wait)
+                ),
             );
-            (Action::Observe, Some(cfg.release_poll_interval))
+            ((Action::Observe, Some(wait)), Some(wait))
         }
         (Action::PowerOn { system_id }, _) => {
+            let wait = exp(cfg.power_on_retry_after);
             d.not_ready(
                 reasons::POWERED_OFF,
-                format!("power-on of {system_id} failed: {msg}; will retry"),
+                format!(
+                    "power-on of {system_id} failed: {msg}; next attempt in {}",
+                    secs(wait)
+                ),
             );
-            (Action::Observe, Some(cfg.power_on_retry_after))
+            ((Action::Observe, Some(wait)), Some(wait))
         }
         (Action::LinkStaticIp(req), ErrorClass::Permanent) => {
             let message = format!(
@@ -159,35 +314,91 @@ pub fn action_failed(
                 message: message.clone(),
             });
             d.not_ready(reasons::STATIC_IP_REJECTED, message);
-            (Action::Observe, Some(Duration::ZERO))
+            ((Action::Observe, Some(Duration::ZERO)), None)
         }
         (Action::LinkStaticIp(req), _) => {
+            let wait = exp(cfg.capacity_backoff);
             d.not_ready(
                 reasons::DEPLOYING,
                 format!(
-                    "linking static IP {} to {} failed, will retry: {msg}",
-                    req.address, req.system_id
+                    "linking static IP {} to {} failed: {msg}; next attempt in {}",
+                    req.address,
+                    req.system_id,
+                    secs(wait)
                 ),
             );
-            (Action::Observe, Some(cfg.capacity_backoff))
+            ((Action::Observe, Some(wait)), Some(wait))
         }
         (Action::UnlinkStaticIp(req), _) => {
+            let wait = exp(cfg.release_poll_interval);
             d.not_ready(
                 reasons::RELEASE_FAILED,
                 format!(
-                    "unlinking static IP {} from released machine {} failed: {msg}; will retry",
-                    req.address, req.system_id
+                    "unlinking static IP {} from released machine {} failed: {msg}; next attempt \
+                     in {}",
+                    req.address,
+                    req.system_id,
+                    secs(wait)
                 ),
             );
-            (Action::Observe, Some(cfg.release_poll_interval))
+            ((Action::Observe, Some(wait)), Some(wait))
         }
         (Action::Annotate { system_id, .. }, ErrorClass::Permanent) => {
             d.progress.annotations_rejected_for = Some(system_id.clone());
-            (Action::Observe, Some(Duration::ZERO))
+            ((Action::Observe, Some(Duration::ZERO)), None)
         }
-        _ => (Action::Observe, Some(cfg.release_poll_interval)),
+        (Action::Annotate { system_id, .. }, _) if n >= cfg.max_annotate_failures => {
+            // MAAS keeps failing (e.g. the 500 "Invalid character in key
+            // name" MAAS answers keys it refuses): go on without them.
+            d.progress.annotations_rejected_for = Some(system_id.clone());
+            d.progress.attempt_failures = 0;
+            d.not_ready(
+                reasons::OWNER_ANNOTATIONS_FAILED,
+                format!(
+                    "MAAS failed set_workload_annotations on {system_id} {n} times ({msg}); going \
+                     on without them (ownership rests on agent_name)"
+                ),
+            );
+            ((Action::Observe, Some(Duration::ZERO)), None)
+        }
+        (Action::Annotate { system_id, .. }, _) => {
+            let wait = exp(cfg.maas_retry_backoff);
+            d.not_ready(
+                reasons::OWNER_ANNOTATIONS_FAILED,
+                format!(
+                    "MAAS failed set_workload_annotations on {system_id}: {msg}; next attempt in \
+                     {}s (attempt {n} of {})",
+                    secs(wait),
+                    cfg.max_annotate_failures
+                ),
+            );
+            ((Action::Observe, Some(wait)), Some(wait))
+        }
+        _ => {
+            let wait = exp(cfg.release_poll_interval);
+            ((Action::Observe, Some(wait)), Some(wait))
+        }
     };
+    match backoff {
+        Some(wait) => {
+            d.progress.next_attempt_at = Some(obs.now.plus(wait));
+            d.progress.backoff_inputs = Some(inputs_fingerprint(obs));
+        }
+        None => {
+            d.progress.next_attempt_at = None;
+            d.progress.backoff_inputs = None;
+        }
+    }
     d.finish(step)
+}
+
+/// `90s`, `0.5s`: a wait for a message (whole seconds in production).
+fn secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
 
 fn backoff(cfg: &LifecycleConfig, failures: u32) -> Duration {
@@ -367,6 +578,20 @@ impl<'a> Decider<'a> {
             );
             return (Action::Paused, None);
         }
+        if let Some(wait) = backoff_pending(obs) {
+            // Woken before the back-off ends with nothing changed: no MAAS
+            // call, nothing new to say.
+            self.conditions.clear();
+            return (Action::Observe, Some(wait));
+        }
+        if self.progress.next_attempt_at.take().is_some() {
+            // The back-off is over (or lifted): this attempt may call MAAS; a
+            // failure counts on from attempt_failures.
+            self.progress.backoff_inputs = None;
+        } else {
+            // The last attempt was not reported as failed.
+            self.progress.attempt_failures = 0;
+        }
         self.set(
             PAUSED,
             ConditionStatus::False,
@@ -422,6 +647,18 @@ impl<'a> Decider<'a> {
         };
         m.status.is_unowned()
             && m.owner.is_none()
+            && m.static_addresses.iter().any(|a| a == address)
+    }
+
+    /// `m` is being released (no other tenant's marker on it) and holds our
+    /// static address: once MAAS finishes, the STATIC link stays and is ours
+    /// to remove, so the machine must not be forgotten before that.
+    fn releasing_with_our_static_ip(&self, m: &MaasMachineView) -> bool {
+        let Some(address) = self.static_address() else {
+            return false;
+        };
+        m.status.is_releasing()
+            && (m.agent_name.is_empty() || self.ours(m))
             && m.static_addresses.iter().any(|a| a == address)
     }
 
@@ -628,6 +865,26 @@ impl<'a> Decider<'a> {
 
     fn unrecorded(&mut self, machine: &CapiMachineView, cluster: ClusterView) -> Step {
         let obs = self.obs;
+        if let Some(pid) = obs
+            .infra
+            .spec
+            .provider_id
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            // Only a user writes providerID before systemID (we record the
+            // machine first). Allocating would take a machine that could
+            // never be recorded (spec.systemID is refused once providerID is
+            // set): fail, giving back anything that carries our marker.
+            return self.fail(
+                reasons::INVALID_SPEC,
+                format!(
+                    "spec.providerID is set ({pid}) but spec.systemID is not: nothing is allocated. \
+                     Recreate the MaasMachine without spec.providerID (the controller sets it), or \
+                     with spec.systemID naming the MAAS machine to use"
+                ),
+            );
+        }
         let held: Vec<&MaasMachineView> =
             obs.maas.by_marker.iter().filter(|m| self.held(m)).collect();
         // A machine of ours whose release MAAS failed is given back, not adopted;
@@ -676,7 +933,12 @@ impl<'a> Decider<'a> {
         }
         self.not_ready(
             reasons::ALLOCATING,
-            "waiting for MAAS to show the machine allocated for us",
+            format!(
+                "the last allocation's outcome is unknown (no answer seen); waiting up to {}s \
+                 after it for MAAS to show the machine it may have allocated for us before \
+                 allocating again",
+                cfg.allocation_settle_time.as_secs()
+            ),
         );
         Some((
             Action::Observe,
@@ -944,6 +1206,20 @@ impl<'a> Decider<'a> {
                 // Released outside our records: free our address before
                 // anything else (the next machine needs it).
                 self.unlink_static_ip(m)
+            }
+            Lookup::Found(m) if self.releasing_with_our_static_ip(m) => {
+                // Released outside our records and not done yet: keep it
+                // recorded so that the address is unlinked once it is free.
+                self.not_ready(
+                    reasons::RELEASING,
+                    format!(
+                        "machine {id} is being released outside Cluster API ({}); waiting to \
+                         unlink static IP {} from it",
+                        m.status,
+                        self.static_address().unwrap_or_default()
+                    ),
+                );
+                (Action::Observe, Some(cfg.release_poll_interval))
             }
             Lookup::Found(m) => {
                 if provisioned {
@@ -1263,6 +1539,13 @@ impl<'a> Decider<'a> {
                 // status was lost) with our static address still linked.
                 Some(Lookup::Found(m)) if self.holds_our_static_ip_released(m) => {
                     return self.unlink_static_ip(m);
+                }
+                // Being released outside our records (an administrator's
+                // release, or ours after the status was lost) with our static
+                // address: MAAS keeps the STATIC link, so wait until the
+                // machine is back in the pool and unlink it then.
+                Some(Lookup::Found(m)) if self.releasing_with_our_static_ip(m) => {
+                    waiting.push((id.to_owned(), m.status.name()));
                 }
                 Some(Lookup::Found(_)) => {}
             }

@@ -62,7 +62,7 @@ mod view;
 
 pub use action::{
     Action, AllocateRequest, Decision, DeployRequest, MachineReport, Provisioned, ReleaseReason,
-    ReleaseRequest, StaticIpRequest,
+    ReleaseRequest, StaticIpRequest, Wait,
 };
 pub use address::{Address, AddressType, is_public, machine_addresses};
 pub use conditions::{
@@ -70,7 +70,8 @@ pub use conditions::{
     reasons,
 };
 pub use decide::{
-    ActionError, ErrorClass, action_failed, decide, provider_id, system_id_from_provider_id,
+    ActionError, ErrorClass, action_failed, backoff_pending, decide, inputs_fingerprint,
+    observation_failed, provider_id, system_id_from_provider_id,
 };
 pub use image::{ImageError, ImageRef, MAX_IMAGE_LEN, valid_hwe_kernel};
 pub use maas::{
@@ -78,7 +79,7 @@ pub use maas::{
 };
 pub use marker::{
     ANNOTATION_CLUSTER, ANNOTATION_MACHINE, ANNOTATION_OWNER, MARKER_PREFIX, MAX_MARKER_LEN,
-    MarkerError, NamePart, OwnerMarker, ParsedMarker, fnv1a32,
+    MarkerError, NamePart, OwnerMarker, ParsedMarker, fnv1a32, valid_workload_annotation_key,
 };
 pub use time::Timestamp;
 pub use view::{

@@ -462,6 +462,8 @@ fn annotation_rejected_by_maas_is_not_retried() {
     let first = run(&obs);
     assert!(matches!(first.action, Action::Annotate { .. }));
     let err = ActionError {
+        retry_after: None,
+        outcome_unknown: false,
         class: ErrorClass::Permanent,
         message: "nope".into(),
     };
@@ -1157,13 +1159,26 @@ fn allocation_without_capacity_backs_off_exponentially() {
         let d = run(&obs);
         assert!(matches!(d.action, Action::Allocate(_)));
         let err = ActionError {
+            retry_after: None,
+            outcome_unknown: false,
             class: ErrorClass::Capacity,
             message: "No available machine matches constraints".into(),
         };
         let f = action_failed(&obs, &cfg, &d, &err);
         assert_eq!(deployed_reason(&f), reasons::WAITING_FOR_CAPACITY);
-        waits.push(f.requeue_after.unwrap().as_secs());
+        let wait = f.requeue_after.unwrap();
+        waits.push(wait.as_secs());
         obs.infra.progress = f.progress;
+        // Woken (by its own status write) before the back-off ends: no MAAS.
+        assert_eq!(backoff_pending(&obs), Some(wait));
+        obs.now = obs.now.plus(wait - Duration::from_secs(1));
+        let early = run(&obs);
+        assert_eq!(early.action, Action::Observe);
+        assert!(early.conditions.is_empty(), "nothing new to say");
+        assert_eq!(early.progress, obs.infra.progress, "nothing to write");
+        assert_eq!(early.requeue_after, Some(Duration::from_secs(1)));
+        obs.now = obs.now.plus(Duration::from_secs(1));
+        assert_eq!(backoff_pending(&obs), None);
     }
     assert_eq!(waits, vec![60, 120, 240, 480, 600, 600]);
 }
@@ -1173,6 +1188,8 @@ fn permanent_allocation_error_says_what_to_check() {
     let obs = base();
     let d = run(&obs);
     let err = ActionError {
+        retry_after: None,
+        outcome_unknown: false,
         class: ErrorClass::Permanent,
         message: "No such tag(s): 'k8s'.".into(),
     };
@@ -1191,6 +1208,8 @@ fn permanent_deploy_error_fails_and_releases() {
     let d = run(&obs);
     assert!(matches!(d.action, Action::Deploy(_)));
     let err = ActionError {
+        retry_after: None,
+        outcome_unknown: false,
         class: ErrorClass::Permanent,
         message: "'foo' is not a valid distro_series".into(),
     };
@@ -1210,6 +1229,8 @@ fn transient_deploy_error_retries_the_deploy() {
     );
     let d = run(&obs);
     let err = ActionError {
+        retry_after: None,
+        outcome_unknown: false,
         class: ErrorClass::Transient,
         message: "connection reset".into(),
     };
@@ -1220,7 +1241,209 @@ fn transient_deploy_error_retries_the_deploy() {
     );
     let mut next = obs.clone();
     next.infra.progress = f.progress;
+    assert_eq!(run(&next).action, Action::Observe, "back-off first");
+    next.now = next.now.plus(f.requeue_after.unwrap());
     assert!(matches!(run(&next).action, Action::Deploy(_)));
+}
+
+/// The obs after `d` failed with `err`, `secs` later.
+fn after_failure(obs: &Observation, d: &Decision, err: &ActionError, secs: u64) -> Observation {
+    let f = action_failed(obs, &LifecycleConfig::default(), d, err);
+    let mut next = obs.clone();
+    next.infra.progress = f.progress;
+    next.now = next.now.plus(Duration::from_secs(secs));
+    next
+}
+
+#[test]
+fn backoff_is_lifted_by_a_change_of_what_the_lifecycle_reads_not_by_our_status() {
+    let obs = base();
+    let d = run(&obs);
+    assert!(matches!(d.action, Action::Allocate(_)));
+    let err = ActionError::new(ErrorClass::Transient, "MAAS 500 server error: boom");
+    let next = after_failure(&obs, &d, &err, 1);
+    assert!(backoff_pending(&next).is_some());
+    // Our own status (conditions, progress, provisioned) changes nothing.
+    let mut ours = next.clone();
+    ours.infra.progress.allocate_failures += 1;
+    ours.infra.provisioned = !ours.infra.provisioned;
+    assert!(backoff_pending(&ours).is_some());
+    // A deletion, a new spec, bootstrap data, the Cluster: look again now.
+    let mut deleting = next.clone();
+    deleting.infra.deleting = true;
+    assert_eq!(backoff_pending(&deleting), None);
+    let mut spec = next.clone();
+    spec.infra.generation = Some(4);
+    spec.infra.spec.min_cpu = Some(1);
+    assert_eq!(backoff_pending(&spec), None);
+    let mut bootstrap = next.clone();
+    bootstrap.machine.as_mut().unwrap().bootstrap_data_secret = Some("other".into());
+    assert_eq!(backoff_pending(&bootstrap), None);
+    // Consecutive failures double the wait; MAAS's Retry-After is a floor.
+    let cfg = LifecycleConfig::default();
+    let f1 = action_failed(&obs, &cfg, &d, &err);
+    let mut o2 = obs.clone();
+    o2.infra.progress = f1.progress.clone();
+    o2.now = o2.now.plus(f1.requeue_after.unwrap());
+    let d2 = run(&o2);
+    assert!(matches!(d2.action, Action::Allocate(_)));
+    assert_eq!(
+        d2.progress.next_attempt_at, None,
+        "the attempt may go ahead"
+    );
+    let f2 = action_failed(&o2, &cfg, &d2, &err);
+    assert_eq!(
+        f2.requeue_after.unwrap(),
+        f1.requeue_after.unwrap() * 2,
+        "doubles"
+    );
+    let late = ActionError {
+        retry_after: Some(Duration::from_secs(3600)),
+        ..err.clone()
+    };
+    let f3 = action_failed(&o2, &cfg, &d2, &late);
+    assert_eq!(f3.requeue_after, Some(Duration::from_secs(3600)));
+    // Once an attempt is not reported as failed, the count starts again.
+    let mut ok = o2.clone();
+    ok.infra.progress = d2.progress.clone();
+    assert_eq!(run(&ok).progress.attempt_failures, 0);
+}
+
+#[test]
+fn allocation_settle_time_only_when_the_outcome_is_unknown() {
+    let obs = base();
+    let d = run(&obs);
+    assert!(d.progress.allocation_requested_at.is_some());
+    let cfg = LifecycleConfig::default();
+    // A 503 with Retry-After, the 409 lock page: MAAS did not act.
+    let busy = ActionError {
+        retry_after: Some(Duration::from_secs(5)),
+        ..ActionError::new(ErrorClass::Transient, "MAAS 503 busy: try again")
+    };
+    let f = action_failed(&obs, &cfg, &d, &busy);
+    assert_eq!(f.progress.allocation_requested_at, None);
+    assert!(
+        condition(&f, MACHINE_DEPLOYED)
+            .message
+            .contains("did not act"),
+        "{:?}",
+        f.conditions
+    );
+    let mut next = obs.clone();
+    next.infra.progress = f.progress;
+    next.now = next.now.plus(f.requeue_after.unwrap());
+    assert!(
+        matches!(run(&next).action, Action::Allocate(_)),
+        "no settle wait"
+    );
+    // A timeout: the machine may still show up; wait for it.
+    let lost = ActionError {
+        outcome_unknown: true,
+        ..ActionError::new(ErrorClass::Transient, "MAAS request failed (timeout)")
+    };
+    let f = action_failed(&obs, &cfg, &d, &lost);
+    assert!(f.progress.allocation_requested_at.is_some());
+    let c = condition(&f, MACHINE_DEPLOYED);
+    assert!(c.message.contains("outcome is unknown"), "{}", c.message);
+    let mut next = obs.clone();
+    next.infra.progress = f.progress;
+    next.now = next.now.plus(f.requeue_after.unwrap());
+    assert_eq!(run(&next).action, Action::Observe, "settling");
+    // A deletion meanwhile waits for it as well.
+    next.infra.deleting = true;
+    assert_eq!(run(&next).action, Action::Observe);
+}
+
+#[test]
+fn repeated_annotation_failures_show_maas_text_then_go_on_without_them() {
+    let cfg = LifecycleConfig::default();
+    let mut obs = recorded(base(), {
+        let mut m = owned("abc123", MaasStatus::Allocated, PowerState::Off);
+        m.workload_annotations.clear();
+        m
+    });
+    let err = ActionError {
+        outcome_unknown: true,
+        ..ActionError::new(
+            ErrorClass::MaasFailure,
+            "MAAS 500 server error: Invalid character in key name",
+        )
+    };
+    for attempt in 1..=cfg.max_annotate_failures {
+        let d = run(&obs);
+        assert!(
+            matches!(d.action, Action::Annotate { .. }),
+            "{:?}",
+            d.action
+        );
+        let f = action_failed(&obs, &cfg, &d, &err);
+        let c = condition(&f, READY);
+        assert_eq!(c.reason, reasons::OWNER_ANNOTATIONS_FAILED);
+        assert!(
+            c.message.contains("Invalid character in key name"),
+            "{}",
+            c.message
+        );
+        obs.infra.progress = f.progress;
+        if attempt < cfg.max_annotate_failures {
+            assert!(f.requeue_after.unwrap() > Duration::ZERO);
+            obs.now = obs.now.plus(f.requeue_after.unwrap());
+        } else {
+            assert_eq!(
+                obs.infra.progress.annotations_rejected_for.as_deref(),
+                Some("abc123")
+            );
+        }
+    }
+    assert!(matches!(run(&obs).action, Action::Deploy(_)));
+}
+
+#[test]
+fn observation_failures_back_off_and_show_maas_text() {
+    let cfg = LifecycleConfig::default();
+    let mut obs = base();
+    let blip = ActionError::new(ErrorClass::Transient, "MAAS 500 server error: boom");
+    let w = observation_failed(&obs, &cfg, &blip);
+    assert!(w.conditions.is_empty(), "one blip is not reported");
+    assert_eq!(w.requeue_after, cfg.maas_retry_backoff);
+    obs.infra.progress = w.progress;
+    assert!(backoff_pending(&obs).is_some());
+    let w = observation_failed(&obs, &cfg, &blip);
+    assert_eq!(w.requeue_after, cfg.maas_retry_backoff * 2);
+    let c = &w.conditions[0];
+    assert_eq!((c.type_, c.reason), (READY, reasons::MAAS_UNAVAILABLE));
+    assert!(c.message.contains("boom"));
+    // Refused credentials show at once.
+    let refused = ActionError::new(
+        ErrorClass::Permanent,
+        "MAAS 401 unauthorized: Authorization Error: 'Invalid access token'",
+    );
+    let w = observation_failed(&base(), &cfg, &refused);
+    assert!(w.conditions[0].message.contains("Invalid access token"));
+}
+
+#[test]
+fn provider_id_without_system_id_never_allocates() {
+    let mut obs = base();
+    obs.infra.spec.provider_id = Some("maas:///az1/abc123".into());
+    let d = run(&obs);
+    assert!(
+        matches!(&d.action, Action::Fail { reason, message } if reason == reasons::INVALID_SPEC
+            && message.contains("spec.systemID")),
+        "{:?}",
+        d.action
+    );
+    // A machine allocated for it earlier is given back.
+    let mut held = obs.clone();
+    held.maas
+        .by_marker
+        .push(owned("abc123", MaasStatus::Allocated, PowerState::Off));
+    let d = run(&held);
+    assert!(
+        matches!(&d.action, Action::Release(r) if r.reason == ReleaseReason::Failed),
+        "{:?}",
+        d.action
+    );
 }
 
 // ----- misc -------------------------------------------------------------------
@@ -1372,6 +1595,8 @@ fn static_ip_rejected_by_maas_fails_terminally_then_releases() {
         &LifecycleConfig::default(),
         &d,
         &ActionError {
+            retry_after: None,
+            outcome_unknown: false,
             class: ErrorClass::Permanent,
             message: "IP address is already in use.".into(),
         },
@@ -1397,6 +1622,8 @@ fn static_ip_rejected_by_maas_fails_terminally_then_releases() {
         &LifecycleConfig::default(),
         &run(&obs),
         &ActionError {
+            retry_after: None,
+            outcome_unknown: false,
             class: ErrorClass::Transient,
             message: "timeout".into(),
         },
@@ -1458,6 +1685,8 @@ fn deletion_waits_for_a_failed_unlink() {
         &LifecycleConfig::default(),
         &d,
         &ActionError {
+            retry_after: None,
+            outcome_unknown: false,
             class: ErrorClass::Transient,
             message: "connection reset".into(),
         },
@@ -1503,5 +1732,38 @@ fn recorded_machine_released_outside_our_records_is_unlinked() {
         base(),
         machine("abc123", MaasStatus::Ready, PowerState::Off),
     ));
+    assert!(matches!(run(&obs).action, Action::ForgetSystemId { .. }));
+}
+
+#[test]
+fn recorded_machine_still_releasing_outside_our_records_is_kept_until_unlinked() {
+    // Released by an administrator (or by us before the status was lost),
+    // MAAS still releasing: agent_name gone, no owner data, no record.
+    let mut m = machine("abc123", MaasStatus::DiskErasing, PowerState::On);
+    m.owner = Some("capi".into());
+    m.static_addresses = vec!["10.0.0.20".into()];
+    for deleting in [false, true] {
+        let mut obs = with_static_ip(recorded(base(), m.clone()));
+        obs.infra.deleting = deleting;
+        let d = run(&obs);
+        assert_eq!(d.action, Action::Observe, "deleting={deleting}");
+        assert_eq!(
+            d.requeue_after,
+            Some(LifecycleConfig::default().release_poll_interval)
+        );
+        assert!(
+            condition(&d, MACHINE_DEPLOYED).message.contains("abc123"),
+            "{:?}",
+            d.conditions
+        );
+    }
+    // Another tenant's machine (its agent_name) is not waited for.
+    let mut foreign = m.clone();
+    foreign.agent_name = "juju".into();
+    let mut obs = with_static_ip(recorded(base(), foreign));
+    obs.infra.deleting = true;
+    assert_eq!(run(&obs).action, Action::RemoveFinalizer);
+    // Without a static IP nothing is left to free: forgotten, or deleted.
+    let obs = recorded(base(), m.clone());
     assert!(matches!(run(&obs).action, Action::ForgetSystemId { .. }));
 }

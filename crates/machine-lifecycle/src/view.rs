@@ -150,6 +150,19 @@ pub struct Progress {
     pub annotations_rejected_for: Option<String>,
     /// Set once the lifecycle gives up; never cleared.
     pub failure: Option<TerminalFailure>,
+    /// No MAAS call before this (a back-off after a failed MAAS call or
+    /// observation): see [`crate::backoff_pending`]. A reconcile woken before
+    /// it by a watch event that changes nothing the lifecycle reads (our own
+    /// status write included) neither observes nor calls MAAS.
+    pub next_attempt_at: Option<Timestamp>,
+    /// Fingerprint of what the lifecycle read from Kubernetes when it set
+    /// [`Progress::next_attempt_at`]; a change (new spec, deletion requested,
+    /// bootstrap data, ...) lifts the back-off.
+    pub backoff_inputs: Option<String>,
+    /// Consecutive failed MAAS attempts (calls or observations) other than
+    /// capacity: the back-off doubles with each. Reset once an attempt is
+    /// made and not reported as failed.
+    pub attempt_failures: u32,
 }
 
 /// The MaasMachine, as the lifecycle needs it.
@@ -270,6 +283,15 @@ pub struct LifecycleConfig {
     /// The first MAAS version without VM hosts (pods): pod constraints are
     /// rejected from it on.
     pub vm_hosts_removed_in: MaasVersion,
+    /// First wait after MAAS could not be read (unreachable, 5xx, refusing
+    /// our credentials); doubles per consecutive failure up to
+    /// `capacity_backoff_max`.
+    pub maas_retry_backoff: Duration,
+    /// Consecutive failures (MAAS 5xx, timeouts) of `set_workload_annotations`
+    /// on one machine after which the lifecycle goes on without the
+    /// annotations (ownership then rests on `agent_name`, as when MAAS
+    /// refuses them outright).
+    pub max_annotate_failures: u32,
 }
 
 impl Default for LifecycleConfig {
@@ -288,6 +310,8 @@ impl Default for LifecycleConfig {
             avoid_list_max: 8,
             allocation_settle_time: Duration::from_secs(120),
             vm_hosts_removed_in: MaasVersion::new(3, 8, 0),
+            maas_retry_backoff: Duration::from_secs(5),
+            max_annotate_failures: 3,
         }
     }
 }
