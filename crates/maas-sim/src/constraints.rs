@@ -8,6 +8,7 @@ use crate::model::*;
 use crate::params::Params;
 use crate::pyfmt;
 use crate::state::State;
+use crate::validate;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -1130,6 +1131,9 @@ pub(crate) struct Allocation {
     pub(crate) constraints_by_type: Value,
 }
 
+/// `Node.agent_name`'s `max_length`.
+const AGENT_NAME_MAX: usize = 255;
+
 impl State {
     /// The Ready machine an allocation with `data` would take now, found
     /// without changing anything, so under the read lock (allocations scan in
@@ -1183,11 +1187,30 @@ impl State {
         let filter = Filter::parse(self, FormKind::Acquire, data)?;
         let system_id = data.get("system_id").map(str::to_string);
 
+        // `Node.agent_name` is a CharField(max_length=255): `acquire`'s save
+        // fails full_clean (400, model validation) once a machine was found.
+        let agent_len = validate::py_len(&options.agent_name);
+        let agent_error = (!dry_run && agent_len > AGENT_NAME_MAX).then(|| {
+            ApiError::model_validation(
+                "agent_name",
+                validate::max_length_text(AGENT_NAME_MAX, agent_len),
+            )
+        });
         let mut chosen = candidate
             .filter(|mid| self.still_ready_match(*mid, &filter))
             .or_else(|| self.first_ready_match(&filter));
         if chosen.is_none() && system_id.is_none() && self.version.has_vm_hosts() {
+            // MAAS composes, then fails the save and rolls the VM back; the
+            // simulator refuses before composing.
+            if let Some(e) = &agent_error {
+                return Err(e.clone());
+            }
             chosen = self.compose_for_allocation(user, &filter, &input, zone.as_deref());
+        }
+        if chosen.is_some()
+            && let Some(e) = agent_error
+        {
+            return Err(e);
         }
         let Some(mid) = chosen else {
             let described = filter.describe();

@@ -56,6 +56,7 @@ mod render;
 mod server;
 mod sim;
 mod state;
+mod validate;
 mod version;
 mod vmhost;
 

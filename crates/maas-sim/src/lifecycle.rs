@@ -6,6 +6,7 @@ use crate::api::ApiError;
 use crate::model::*;
 use crate::params::Params;
 use crate::state::State;
+use crate::validate;
 use crate::version::MaasVersion;
 use std::time::Duration;
 
@@ -939,20 +940,40 @@ impl State {
                 "Cannot set workload annotation: it hasn't been acquired.",
             ));
         }
+        // `OwnerData.objects.set_owner_data`, key by key in the form's order:
+        // a key failing `DATA_KEY_RE` raises ValueError (500), a key longer
+        // than the model's 255 fails `full_clean` (400); either way the
+        // request's transaction rolls back and nothing changes.
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        for key in post.keys() {
+            if key == "op" {
+                continue;
+            }
+            match post.get(key) {
+                Some("") | None => remove.push(key),
+                Some(v) => {
+                    if !validate::owner_data_key(key) {
+                        return Err(ApiError::internal(validate::INVALID_KEY_NAME));
+                    }
+                    let len = validate::py_len(key);
+                    if len > validate::OWNER_DATA_KEY_MAX {
+                        return Err(ApiError::model_validation(
+                            "key",
+                            validate::max_length_text(validate::OWNER_DATA_KEY_MAX, len),
+                        ));
+                    }
+                    set.push((key, v));
+                }
+            }
+        }
         if let Some(m) = self.machines.get_mut(&mid) {
-            for key in post.keys() {
-                if key == "op" {
-                    continue;
-                }
-                match post.get(key) {
-                    Some("") | None => {
-                        m.workload_annotations.remove(key);
-                    }
-                    Some(v) => {
-                        m.workload_annotations
-                            .insert(key.to_string(), v.to_string());
-                    }
-                }
+            for (key, value) in set {
+                m.workload_annotations
+                    .insert(key.to_string(), value.to_string());
+            }
+            for key in remove {
+                m.workload_annotations.remove(key);
             }
         }
         Ok(mid)

@@ -6,6 +6,7 @@ use crate::lifecycle::Perm;
 use crate::model::*;
 use crate::render;
 use crate::sim::Shared;
+use crate::validate;
 use crate::version::MaasVersion;
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -671,49 +672,92 @@ fn machine_update(sh: &Shared, c: &Ctx) -> HandlerResult {
         let mut st = sh.write();
         let mid = st.machine_for(user, c.arg(0), Perm::Admin)?;
         let data = &c.body;
-        if let Some(hn) = data.get("hostname").filter(|h| !h.is_empty()) {
-            if st.by_hostname.get(hn).map(|id| *id != mid).unwrap_or(false) {
+        let (mut hostname, mut domain_id) = st
+            .machines
+            .get(&mid)
+            .map(|m| (m.hostname.clone(), m.domain_id))
+            .unwrap_or_default();
+        // NodeForm.clean_domain: an id (a missing one is an uncaught
+        // DoesNotExist), else a name.
+        if let Some(d) = data.get("domain").filter(|d| !d.is_empty()) {
+            let found = match d.trim().parse::<i64>() {
+                Ok(id) => Some(
+                    u64::try_from(id)
+                        .ok()
+                        .filter(|id| st.domains.contains_key(id))
+                        .ok_or_else(|| {
+                            ApiError::internal("Domain matching query does not exist.")
+                        })?,
+                ),
+                Err(_) => st.domain_by_name(d).map(|x| x.id),
+            };
+            domain_id = found
+                .ok_or_else(|| ApiError::field("domain", format!("Unable to find domain {d}")))?;
+        }
+        if let Some(raw) = data.get("hostname").filter(|h| !h.trim().is_empty()) {
+            // The field's validate_hostname, then Node.clean splits
+            // `host.domain` (the domain must exist), then uniqueness.
+            let raw = raw.trim();
+            if let Some(msg) = validate::hostname(raw) {
+                return Err(ApiError::field("hostname", msg));
+            }
+            let host = match raw.split_once('.') {
+                Some((h, d)) => {
+                    domain_id = st
+                        .domain_by_name(d)
+                        .map(|d| d.id)
+                        .ok_or_else(|| ApiError::field("hostname", "Nonexistant domain."))?;
+                    h
+                }
+                None => raw,
+            };
+            if st.by_hostname.get(host).is_some_and(|id| *id != mid) {
                 return Err(ApiError::field(
                     "hostname",
-                    format!("Node with hostname \"{hn}\" already exists."),
+                    "Node with this Hostname already exists.",
                 ));
             }
-            let old = st
-                .machines
-                .get(&mid)
-                .map(|m| m.hostname.clone())
-                .unwrap_or_default();
-            st.by_hostname.remove(&old);
-            st.by_hostname.insert(hn.to_string(), mid);
-            if let Some(m) = st.machines.get_mut(&mid) {
-                m.hostname = hn.to_string();
-            }
+            hostname = host.to_string();
         }
-        if let Some(d) = data.get("description")
-            && let Some(m) = st.machines.get_mut(&mid)
-        {
-            m.description = d.to_string();
-        }
-        if let Some(z) = data.get("zone") {
-            let zid = st.zone_by_name(z).map(|z| z.id).ok_or_else(|| {
+        let zone_id = match data.get("zone") {
+            Some(z) => Some(st.zone_by_name(z).map(|z| z.id).ok_or_else(|| {
                 ApiError::field(
                     "zone",
                     "Select a valid choice. That choice is not one of the available choices.",
                 )
-            })?;
-            if let Some(m) = st.machines.get_mut(&mid) {
-                m.zone_id = zid;
-            }
-        }
-        if let Some(p) = data.get("pool") {
-            let pid = st.pool_by_name(p).map(|p| p.id).ok_or_else(|| {
+            })?),
+            None => None,
+        };
+        let pool_id = match data.get("pool") {
+            Some(p) => Some(st.pool_by_name(p).map(|p| p.id).ok_or_else(|| {
                 ApiError::field(
                     "pool",
                     "Select a valid choice. That choice is not one of the available choices.",
                 )
-            })?;
-            if let Some(m) = st.machines.get_mut(&mid) {
-                m.pool_id = pid;
+            })?),
+            None => None,
+        };
+        // Everything validated: apply (MAAS saves once, or not at all).
+        let old = st
+            .machines
+            .get(&mid)
+            .map(|m| m.hostname.clone())
+            .unwrap_or_default();
+        if old != hostname {
+            st.by_hostname.remove(&old);
+            st.by_hostname.insert(hostname.clone(), mid);
+        }
+        if let Some(m) = st.machines.get_mut(&mid) {
+            m.hostname = hostname;
+            m.domain_id = domain_id;
+            if let Some(d) = data.get("description") {
+                m.description = d.to_string();
+            }
+            if let Some(z) = zone_id {
+                m.zone_id = z;
+            }
+            if let Some(p) = pool_id {
+                m.pool_id = p;
             }
         }
         mid
@@ -1317,20 +1361,12 @@ fn domains_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
 /// `POST domains/` (admin): MAAS's `DomainsHandler.create` with `DomainForm` (name, ttl,
 /// authoritative; the name is unique).
 fn domains_create(sh: &Shared, c: &Ctx) -> HandlerResult {
-    let name = c.body.get("name").unwrap_or("").trim().to_string();
     let ttl = c.body.opt_int("ttl")?;
     let authoritative = c.body.bool_or("authoritative", true)?;
     let v = {
         let mut st = sh.write();
-        if name.is_empty() {
-            return Err(ApiError::field("name", "This field is required."));
-        }
-        if name.chars().any(|ch| ch.is_whitespace() || ch == '/') {
-            return Err(ApiError::field(
-                "name",
-                format!("Invalid domain name: {name}."),
-            ));
-        }
+        let name = validate::domain_name(c.body.get("name"))
+            .map_err(|msgs| ApiError::fields("name", msgs))?;
         if st.domains.values().any(|d| d.name == name) {
             return Err(ApiError::field(
                 "name",
@@ -1370,23 +1406,18 @@ fn zones_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
 }
 
 fn zones_create(sh: &Shared, c: &Ctx) -> HandlerResult {
-    let name = c.body.get("name").unwrap_or("").to_string();
+    let name = validate::form_name(c.body.get("name"), NAME_MAX, validate::model_name)
+        .map_err(|m| ApiError::field("name", m))?;
     let description = c.body.get("description").unwrap_or("").to_string();
     let v = {
         let mut st = sh.write();
-        if name.is_empty() {
-            return Err(ApiError::field("name", "This field is required."));
-        }
-        if !valid_model_name(&name) {
-            return Err(ApiError::field("name", format!("Invalid name: {name}")));
-        }
-        if st.zone_by_name(&name).is_some() {
+        if st.zone_by_name(name).is_some() {
             return Err(ApiError::field(
                 "name",
                 "Physical zone with this Name already exists.",
             ));
         }
-        let id = st.add_zone(&name, &description);
+        let id = st.add_zone(name, &description);
         render::zone(&st, id)
     };
     Ok(Reply::json(&v))
@@ -1442,20 +1473,18 @@ fn pools_create(sh: &Shared, c: &Ctx) -> HandlerResult {
     if !user.is_superuser {
         return Err(ApiError::forbidden(""));
     }
-    let name = c.body.get("name").unwrap_or("").to_string();
+    let name = validate::form_name(c.body.get("name"), NAME_MAX, validate::model_name)
+        .map_err(|m| ApiError::field("name", m))?;
     let description = c.body.get("description").unwrap_or("").to_string();
     let v = {
         let mut st = sh.write();
-        if name.is_empty() {
-            return Err(ApiError::field("name", "This field is required."));
-        }
-        if st.pool_by_name(&name).is_some() {
+        if st.pool_by_name(name).is_some() {
             return Err(ApiError::field(
                 "name",
                 "Resource pool with this Name already exists.",
             ));
         }
-        let id = st.add_pool(&name, &description);
+        let id = st.add_pool(name, &description);
         render::pool(&st, id)
     };
     Ok(Reply::json(&v))
@@ -1480,26 +1509,18 @@ fn tags_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn valid_model_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
-}
+/// `max_length` of the name of zones, resource pools and tags.
+const NAME_MAX: usize = 256;
 
 fn tags_create(sh: &Shared, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     if !user.is_superuser {
         return Err(ApiError::forbidden(""));
     }
-    let name = c.body.get("name").unwrap_or("").to_string();
+    let name = validate::form_name(c.body.get("name"), NAME_MAX, validate::tag_name)
+        .map_err(|m| ApiError::field("name", m))?
+        .to_string();
     let mut st = sh.write();
-    if name.is_empty() {
-        return Err(ApiError::field("name", "This field is required."));
-    }
-    if !valid_model_name(&name) {
-        return Err(ApiError::field("name", "Invalid character in tag name."));
-    }
     if st.tags.contains_key(&name) {
         return Err(ApiError::field(
             "name",

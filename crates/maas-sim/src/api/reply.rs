@@ -102,9 +102,34 @@ impl ApiError {
 
     /// 400 JSON with one field error.
     pub(crate) fn field(field: &str, msg: impl Into<String>) -> ApiError {
+        ApiError::fields(field, vec![msg.into()])
+    }
+
+    /// 400 JSON with several errors for one field (Django runs every
+    /// validator of a field and reports each message).
+    pub(crate) fn fields(field: &str, msgs: Vec<String>) -> ApiError {
+        let mut m = BTreeMap::new();
+        m.insert(field.to_string(), msgs);
+        ApiError::form(m)
+    }
+
+    /// 400 `application/json` *without* charset: a Django `ValidationError`
+    /// raised outside a form (a model's `full_clean` on save), turned into
+    /// a response by MAAS's exception middleware.
+    pub(crate) fn model_validation(field: &str, msg: impl Into<String>) -> ApiError {
         let mut m = BTreeMap::new();
         m.insert(field.to_string(), vec![msg.into()]);
-        ApiError::form(m)
+        ApiError(Reply::new(
+            StatusCode::BAD_REQUEST,
+            Some(JSON_BARE),
+            pyfmt::json_compact(&m),
+        ))
+    }
+
+    /// 500 `text/plain; charset=utf-8`: an unhandled Python exception, whose
+    /// `str()` MAAS's middleware sends as the body.
+    pub(crate) fn internal(msg: impl Into<String>) -> ApiError {
+        ApiError::text(StatusCode::INTERNAL_SERVER_ERROR, msg)
     }
 
     /// 403 `text/plain` (`PermissionDenied`, often empty).
@@ -117,14 +142,21 @@ impl ApiError {
         ApiError::forbidden("This method is reserved for admin users.")
     }
 
-    /// 404 `text/plain` (`Http404` / `MAASAPINotFound`).
+    /// 404 `text/plain; charset=utf-8` (`MAASAPINotFound` and its
+    /// subclasses, MAAS's unknown-endpoint view).
     pub(crate) fn not_found(msg: impl Into<String>) -> ApiError {
         ApiError::text(StatusCode::NOT_FOUND, msg)
     }
 
-    /// 404 `No <Model> matches the given query.`
+    /// 404 `text/plain` without charset: Django's `Http404` (from
+    /// `get_object_or_404` and friends), which piston answers itself.
+    pub(crate) fn http404(msg: impl Into<String>) -> ApiError {
+        ApiError(Reply::text(StatusCode::NOT_FOUND, PLAIN, msg))
+    }
+
+    /// 404 `No <Model> matches the given query.` (an `Http404`).
     pub(crate) fn no_match(model: &str) -> ApiError {
-        ApiError::not_found(format!("No {model} matches the given query."))
+        ApiError::http404(format!("No {model} matches the given query."))
     }
 
     /// 409 `text/plain` (`NodeStateViolation`, `NodesNotAvailable`).
@@ -157,5 +189,11 @@ impl From<ApiError> for Reply {
 /// The 3.8 answer of every VM host endpoint.
 pub(crate) const VMHOST_REMOVED: &str = "VM host (KVM) support has been removed from MAAS.";
 
-/// The page MAAS serves when its transaction retries are exhausted.
-pub(crate) const LOCK_PAGE: &str = "<!DOCTYPE html>\n<html lang=\"en\">\n  <head>\n    <title>Error: Conflict Error</title>\n  </head>\n  <body>\n    <h2>\n      Conflict error. Try your request again, as it will most likely succeed.\n    </h2>\n  </body>\n</html>\n";
+/// The page MAAS serves when its transaction retries are exhausted
+/// (`templates/409.html`, with `Retry-After: 5`).
+pub(crate) const LOCK_PAGE: &str = "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">\n<html xmlns=\"http://www.w3.org/1999/xhtml\" xml:lang=\"en\" lang=\"en\">\n  <head>\n    <title>Error: Conflict Error</title>\n  </head>\n  <body>\n    <h2 class=\"p-heading--four\">\n      Conflict error. Try your request again, as it will most likely succeed.\n    </h2>\n  </body>\n</html>\n";
+
+/// The 409 lock page as MAAS sends it.
+pub(crate) fn lock_page() -> Reply {
+    Reply::text(StatusCode::CONFLICT, HTML, LOCK_PAGE).with_header("Retry-After", "5")
+}
