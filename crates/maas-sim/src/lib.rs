@@ -1,7 +1,7 @@
 //! A MAAS 2.0 API simulator: MAAS's state machine, status codes and bodies, for tests.
 //!
 //! The simulator serves `/MAAS/api/2.0/` the way MAAS 3.4–3.8 does: OAuth
-//! PLAINTEXT verification with MAAS's error texts, operation dispatch
+//! PLAINTEXT and HMAC-SHA1 verification with MAAS's error texts, operation dispatch
 //! (`op` in the query, the body, or the `op-<name>` path), strict constraint
 //! forms, piston's JSON, `/describe/` generated from the same route table
 //! that routes requests, machines that move through MAAS's state machine on
@@ -32,8 +32,8 @@
 //! Users: `admin` (superuser, [`RunningSimulator::admin_api_key`]) and
 //! `user` (non-admin, [`RunningSimulator::user_api_key`]).
 //!
-//! Known deviations from MAAS are listed in `docs/maas-sim.md`; the notable
-//! one is that a bad OAuth signature's 401 text does not echo the secret.
+//! Known deviations from MAAS are listed in `docs/maas-sim.md`. As in MAAS,
+//! a bad PLAINTEXT signature's 401 text echoes the token secret.
 
 mod api;
 mod auth;

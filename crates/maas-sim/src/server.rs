@@ -130,7 +130,8 @@ async fn read_body(req: Request<Body>) -> (http::request::Parts, Result<Bytes, S
 }
 
 /// Parse a form body (urlencoded or multipart) the way Django fills `POST`.
-async fn parse_form(parts: &http::request::Parts, body: Bytes) -> Params {
+/// The form of a POST or PUT body, and whether it was multipart.
+async fn parse_form(parts: &http::request::Parts, body: Bytes) -> (Params, bool) {
     let ct = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -138,7 +139,7 @@ async fn parse_form(parts: &http::request::Parts, body: Bytes) -> Params {
         .unwrap_or("")
         .to_ascii_lowercase();
     if ct.starts_with("application/x-www-form-urlencoded") {
-        return Params::parse_urlencoded(&body);
+        return (Params::parse_urlencoded(&body), false);
     }
     if ct.starts_with("multipart/form-data") {
         let mut req = Request::new(Body::from(body));
@@ -169,9 +170,9 @@ async fn parse_form(parts: &http::request::Parts, body: Bytes) -> Params {
                 }
             }
         }
-        return params;
+        return (params, true);
     }
-    Params::new()
+    (Params::new(), false)
 }
 
 async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Response<Body> {
@@ -222,23 +223,23 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Resp
             );
         }
     };
-    let form = if method == Method::POST || method == Method::PUT {
+    let (form, multipart) = if method == Method::POST || method == Method::PUT {
         parse_form(&parts, body).await
     } else {
-        Params::new()
+        (Params::new(), false)
     };
 
     let (reply, info, api_headers) = if path.starts_with(api::API_ROOT) {
-        let (r, i) = api::dispatch(
-            shared.clone(),
-            method.clone(),
-            path.clone(),
+        let request = api::ApiRequest {
+            method: method.clone(),
+            path: path.clone(),
             query,
-            form,
+            body: form,
             authorization,
             host,
-        )
-        .await;
+            multipart,
+        };
+        let (r, i) = api::dispatch(shared.clone(), request).await;
         (r, i, true)
     } else if path.starts_with("/MAAS/api/version/") {
         (

@@ -225,16 +225,32 @@ pub(crate) struct DispatchInfo {
     pub(crate) drop_connection: bool,
 }
 
-/// Answer one API request (`path` starts with `/MAAS/api/2.0/`).
-pub(crate) async fn dispatch(
-    shared: Arc<Shared>,
-    method: Method,
-    path: String,
-    query: Params,
-    body: Params,
-    authorization: String,
-    host: String,
-) -> (Reply, DispatchInfo) {
+/// One request to the API, as the server read it.
+#[derive(Debug)]
+pub(crate) struct ApiRequest {
+    pub(crate) method: Method,
+    /// Starts with `/MAAS/api/2.0/`.
+    pub(crate) path: String,
+    pub(crate) query: Params,
+    pub(crate) body: Params,
+    pub(crate) authorization: String,
+    /// `Host` as the client sent it.
+    pub(crate) host: String,
+    /// The body was `multipart/form-data`.
+    pub(crate) multipart: bool,
+}
+
+/// Answer one API request.
+pub(crate) async fn dispatch(shared: Arc<Shared>, request: ApiRequest) -> (Reply, DispatchInfo) {
+    let ApiRequest {
+        method,
+        path,
+        query,
+        body,
+        authorization,
+        host,
+        multipart,
+    } = request;
     let mut info = DispatchInfo::default();
     let rest = path.strip_prefix(API_ROOT).unwrap_or("");
     if rest == "describe/" || rest.ends_with("/describe/") {
@@ -256,10 +272,17 @@ pub(crate) async fn dispatch(
             let outcome = {
                 let st = shared.state.read();
                 let mut nonces = shared.nonces.lock();
+                let input = auth::OAuthInput {
+                    method: &m,
+                    host: &host,
+                    path: &path,
+                    header: &authorization,
+                    query: &query,
+                    body: &body,
+                    multipart,
+                };
                 auth::verify(
-                    &authorization,
-                    &query,
-                    &body,
+                    &input,
                     &st.tokens,
                     &mut nonces,
                     shared.clock.wall_unix_secs(),
