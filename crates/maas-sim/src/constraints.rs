@@ -579,7 +579,23 @@ impl Filter {
                         Some(k) => {
                             err("interfaces", format!("Unknown interfaces constraint: '{k}"))
                         }
-                        None => f.interfaces = Some((s.to_string(), map)),
+                        None => {
+                            // Spaces are looked up (`get_object_by_specifiers_or_raise`):
+                            // an unknown one is an Http404, not a mismatch.
+                            let unknown_space = map
+                                .iter()
+                                .flat_map(|(_, kvs)| kvs.iter())
+                                .filter(|(k, _)| k == "space" || k == "not_space")
+                                .flat_map(|(_, vs)| vs.iter())
+                                .any(|v| {
+                                    v != "undefined"
+                                        && !st.vlans.values().any(|x| x.space.as_deref() == Some(v))
+                                });
+                            if unknown_space {
+                                return Err(ApiError::no_match("Space"));
+                            }
+                            f.interfaces = Some((s.to_string(), map));
+                        }
                     }
                 }
                 Err(e) => err("interfaces", e),

@@ -15,6 +15,11 @@ use std::path::Path;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Inventory {
+    /// The architectures MAAS has boot images for (`arch/subarch`); they are
+    /// the only ones `arch` constraints accept. Default: `amd64/generic`
+    /// and `arm64/generic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_architectures: Option<Vec<String>>,
     /// Zones besides `default`.
     #[serde(default)]
     pub zones: Vec<NamedSpec>,
@@ -447,6 +452,9 @@ impl State {
         inv: &Inventory,
         discovery: &crate::vmhost::SimulatedDiscovery,
     ) -> Result<(), InventoryError> {
+        if let Some(arches) = &inv.boot_architectures {
+            self.usable_architectures = arches.iter().cloned().collect();
+        }
         for z in &inv.zones {
             if self.zone_by_name(&z.name).is_none() {
                 self.add_zone(&z.name, &z.description);

@@ -215,9 +215,9 @@ impl State {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| DEFAULT_SERIES.to_string());
         let Some(series) = resolve_series(&series_in) else {
-            let choices: Vec<String> = RELEASES
-                .iter()
-                .map(|(n, _)| format!("'ubuntu/{n}'"))
+            // MAAS's choices start with the default release, ''.
+            let choices: Vec<String> = std::iter::once("''".to_string())
+                .chain(RELEASES.iter().map(|(n, _)| format!("'ubuntu/{n}'")))
                 .collect();
             return Err(ApiError::field(
                 "distro_series",

@@ -183,7 +183,7 @@ pub(crate) fn interface(st: &State, i: &Interface) -> Value {
         "tags": i.tags,
         "enabled": true,
         "links": links,
-        "params": "",
+        "params": {},
         "discovered": null,
         "effective_mtu": i.vlan_id.and_then(|v| st.vlans.get(&v)).map(|v| v.mtu).unwrap_or(1500),
         "vendor": i.vendor,

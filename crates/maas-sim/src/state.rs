@@ -108,6 +108,8 @@ pub(crate) struct State {
     pub(crate) vmhosts: BTreeMap<u64, VmHost>,
     pub(crate) dnsresources: BTreeMap<u64, DnsResource>,
     pub(crate) events: Vec<Event>,
+    /// Architectures with boot images (MAAS's usable architectures: only
+    /// these pass `arch` constraints, whatever the machines are).
     pub(crate) usable_architectures: BTreeSet<String>,
     /// Deploys still to fail (fault injection).
     pub(crate) deploy_failures: u32,
@@ -514,10 +516,6 @@ impl State {
         let id = m.id;
         self.by_system_id.insert(m.system_id.clone(), id);
         self.by_hostname.insert(m.hostname.clone(), id);
-        {
-            let arch = &m.architecture;
-            self.usable_architectures.insert(arch.clone());
-        }
         self.machines.insert(id, m);
         self.reindex(id);
     }

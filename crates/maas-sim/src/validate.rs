@@ -248,6 +248,36 @@ pub(crate) fn split_fqdn(fqdn: &str) -> Option<(String, String)> {
     None
 }
 
+/// A tag definition as `TagForm.clean_definition` checks it with lxml's
+/// `etree.XPath`: empty is fine; otherwise the simulator finds the syntax
+/// errors a hand-written definition usually has — an unterminated string
+/// literal (libxml2: `Unfinished literal`) and unbalanced brackets or
+/// parentheses (`Invalid expression`) — not every XPath error.
+pub(crate) fn tag_definition(definition: &str) -> Result<(), String> {
+    let mut stack = Vec::new();
+    let mut chars = definition.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' if !chars.by_ref().any(|d| d == c) => {
+                return Err("Invalid xpath expression: Unfinished literal".into());
+            }
+            '[' | '(' => stack.push(c),
+            ']' | ')' => {
+                let open = if c == ']' { '[' } else { '(' };
+                if stack.pop() != Some(open) {
+                    return Err("Invalid xpath expression: Invalid expression".into());
+                }
+            }
+            _ => {}
+        }
+    }
+    if stack.is_empty() {
+        Ok(())
+    } else {
+        Err("Invalid xpath expression: Invalid expression".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +347,25 @@ mod tests {
                 "a".repeat(64)
             )])
         );
+    }
+
+    #[test]
+    fn tag_definitions() {
+        assert_eq!(tag_definition(""), Ok(()));
+        assert_eq!(
+            tag_definition("//node[@id='display']/'clock units=\"Hz\"' > 1"),
+            Ok(())
+        );
+        for (bad, msg) in [
+            ("//node[", "Invalid expression"),
+            ("//node)", "Invalid expression"),
+            ("//node[@id=\"x]", "Unfinished literal"),
+        ] {
+            assert_eq!(
+                tag_definition(bad),
+                Err(format!("Invalid xpath expression: {msg}"))
+            );
+        }
     }
 
     #[test]

@@ -1517,9 +1517,21 @@ fn tags_create(sh: &Shared, c: &Ctx) -> HandlerResult {
     if !user.is_superuser {
         return Err(ApiError::forbidden(""));
     }
-    let name = validate::form_name(c.body.get("name"), NAME_MAX, validate::tag_name)
-        .map_err(|m| ApiError::field("name", m))?
-        .to_string();
+    // TagForm: every field's error is reported.
+    let mut errors = std::collections::BTreeMap::new();
+    let name = match validate::form_name(c.body.get("name"), NAME_MAX, validate::tag_name) {
+        Ok(n) => n.to_string(),
+        Err(m) => {
+            errors.insert("name".to_string(), vec![m]);
+            String::new()
+        }
+    };
+    if let Err(m) = validate::tag_definition(c.body.get("definition").unwrap_or("")) {
+        errors.insert("definition".to_string(), vec![m]);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::form(errors));
+    }
     let mut st = sh.write();
     if st.tags.contains_key(&name) {
         return Err(ApiError::field(
