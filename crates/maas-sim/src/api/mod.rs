@@ -1,20 +1,81 @@
 //! The MAAS API under `/MAAS/api/2.0/`: one route table drives routing,
 //! dispatch (`op` from query, body or `op-<name>` path) and `/describe/`.
 
+pub(crate) mod auth;
 pub(crate) mod describe;
-mod handlers;
+pub(crate) mod faults;
+pub(crate) mod render;
 pub(crate) mod reply;
+mod routes;
 
-pub(crate) use reply::{ApiError, Reply};
+pub(crate) use reply::Reply;
 
-use crate::auth::{self, AuthOutcome};
-use crate::faults::FaultDecision;
+use crate::domain::error::MaasError;
+
+use crate::domain::params::Params;
+use crate::domain::store::Store;
 use crate::model::User;
-use crate::params::Params;
-use crate::sim::Shared;
+use auth::AuthOutcome;
+use auth::NonceStore;
+use faults::FaultDecision;
+use faults::Faults;
 use futures::future::BoxFuture;
 use http::{Method, StatusCode};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
+
+/// What the API layer works with: the domain's store, plus the request
+/// machinery of its own (OAuth nonces, injected faults, rendered JSON).
+pub(crate) struct Api {
+    pub(crate) store: Store,
+    pub(crate) nonces: Mutex<NonceStore>,
+    pub(crate) faults: Mutex<Faults>,
+    render_cache: Mutex<HashMap<u64, (u64, bytes::Bytes)>>,
+}
+
+impl Deref for Api {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl Api {
+    pub(crate) fn new(store: Store, faults: Faults) -> Api {
+        Api {
+            store,
+            nonces: Mutex::new(NonceStore::default()),
+            faults: Mutex::new(faults),
+            render_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forget nonces and rendered JSON (after a reset).
+    pub(crate) fn clear_caches(&self) {
+        self.render_cache.lock().clear();
+        self.nonces.lock().clear();
+    }
+
+    /// Rendered machine JSON cached for `generation`, if any.
+    pub(crate) fn cached_render(&self, machine_id: u64, generation: u64) -> Option<bytes::Bytes> {
+        self.render_cache
+            .lock()
+            .get(&machine_id)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, b)| b.clone())
+    }
+
+    /// Remember rendered machine JSON for `generation`.
+    pub(crate) fn store_render(&self, machine_id: u64, generation: u64, body: bytes::Bytes) {
+        let mut cache = self.render_cache.lock();
+        if cache.len() > 50_000 {
+            cache.clear();
+        }
+        cache.insert(machine_id, (generation, body));
+    }
+}
 
 /// The API root path.
 pub(crate) const API_ROOT: &str = "/MAAS/api/2.0/";
@@ -30,8 +91,8 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// The authenticated user (auth handlers always have one).
-    pub(crate) fn user(&self) -> Result<&User, ApiError> {
-        self.user.as_ref().ok_or_else(|| ApiError::forbidden(""))
+    pub(crate) fn user(&self) -> Result<&User, MaasError> {
+        self.user.as_ref().ok_or_else(|| MaasError::forbidden(""))
     }
 
     /// Path parameter `i` (empty when missing).
@@ -40,9 +101,9 @@ impl Ctx {
     }
 }
 
-pub(crate) type HandlerResult = Result<Reply, ApiError>;
-pub(crate) type SyncFn = fn(&Shared, &Ctx) -> HandlerResult;
-pub(crate) type AsyncFn = fn(Arc<Shared>, Ctx) -> BoxFuture<'static, HandlerResult>;
+pub(crate) type HandlerResult = Result<Reply, MaasError>;
+pub(crate) type SyncFn = fn(&Api, &Ctx) -> HandlerResult;
+pub(crate) type AsyncFn = fn(Arc<Api>, Ctx) -> BoxFuture<'static, HandlerResult>;
 
 /// How an action runs.
 #[derive(Clone, Copy)]
@@ -132,7 +193,7 @@ impl ResourceDef {
 /// The route table (built once).
 pub(crate) fn table() -> &'static [ResourceDef] {
     static TABLE: OnceLock<Vec<ResourceDef>> = OnceLock::new();
-    TABLE.get_or_init(handlers::build_table)
+    TABLE.get_or_init(routes::build_table)
 }
 
 /// A matched route.
@@ -241,7 +302,7 @@ pub(crate) struct ApiRequest {
 }
 
 /// Answer one API request.
-pub(crate) async fn dispatch(shared: Arc<Shared>, request: ApiRequest) -> (Reply, DispatchInfo) {
+pub(crate) async fn dispatch(shared: Arc<Api>, request: ApiRequest) -> (Reply, DispatchInfo) {
     let ApiRequest {
         method,
         path,
@@ -258,7 +319,7 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, request: ApiRequest) -> (Reply
     }
     let Some(found) = route(rest) else {
         return (
-            ApiError::not_found(format!("Unknown API endpoint: {path}.")).into(),
+            MaasError::not_found(format!("Unknown API endpoint: {path}.")).into(),
             info,
         );
     };
@@ -299,7 +360,7 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, request: ApiRequest) -> (Reply
                     return (reply, info);
                 }
                 AuthOutcome::BadRequest(msg) => {
-                    return (ApiError::bad_request(msg).into(), info);
+                    return (MaasError::bad_request(msg).into(), info);
                 }
                 AuthOutcome::NotSigned => match anon {
                     Some(a) if a.allowed_methods().contains(&m.as_str()) => (a, None),
@@ -314,7 +375,7 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, request: ApiRequest) -> (Reply
         }
         (None, None) => {
             return (
-                ApiError::not_found(format!("Unknown API endpoint: {path}.")).into(),
+                MaasError::not_found(format!("Unknown API endpoint: {path}.")).into(),
                 info,
             );
         }
@@ -341,7 +402,7 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, request: ApiRequest) -> (Reply
     let Some(action) = handler.find(&m, op.as_deref()) else {
         let shown = op.as_deref().unwrap_or("None");
         return (
-            ApiError::bad_request(format!("Unrecognised signature: method={m} op={shown}")).into(),
+            MaasError::bad_request(format!("Unrecognised signature: method={m} op={shown}")).into(),
             info,
         );
     };
@@ -355,10 +416,10 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, request: ApiRequest) -> (Reply
         ]
         .contains(&handler.name)
     {
-        return (ApiError::gone(reply::VMHOST_REMOVED).into(), info);
+        return (MaasError::gone(reply::VMHOST_REMOVED).into(), info);
     }
     if action.admin && !user.as_ref().map(|u| u.is_superuser).unwrap_or(false) {
-        return (ApiError::admin_only().into(), info);
+        return (MaasError::admin_only().into(), info);
     }
 
     // Fault injection (after routing, so faults can target operations).

@@ -2,63 +2,9 @@
 //! behaviour: which requests count as signed, the order of the checks, and
 //! the exact error texts.
 
+use crate::domain::params::Params;
 use crate::model::Token;
-use crate::params::Params;
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
-
-/// An API key `consumer_key:token_key:token_secret`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey {
-    /// The consumer key (18 characters in real MAAS).
-    pub consumer_key: String,
-    /// The token key (18 characters in real MAAS).
-    pub token_key: String,
-    token_secret: String,
-}
-
-impl ApiKey {
-    /// Parse `consumer:token:secret`.
-    pub fn parse(key: &str) -> Result<ApiKey, InvalidApiKey> {
-        let parts: Vec<&str> = key.trim().split(':').collect();
-        match parts.as_slice() {
-            [c, t, s] if !c.is_empty() && !t.is_empty() && !s.is_empty() => Ok(ApiKey {
-                consumer_key: (*c).to_string(),
-                token_key: (*t).to_string(),
-                token_secret: (*s).to_string(),
-            }),
-            _ => Err(InvalidApiKey),
-        }
-    }
-
-    /// The secret part.
-    pub fn token_secret(&self) -> &str {
-        &self.token_secret
-    }
-
-    /// The full key string (contains the secret: do not log it).
-    pub fn expose(&self) -> String {
-        format!(
-            "{}:{}:{}",
-            self.consumer_key, self.token_key, self.token_secret
-        )
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKey")
-            .field("consumer_key", &self.consumer_key)
-            .field("token_key", &self.token_key)
-            .field("token_secret", &"<redacted>")
-            .finish()
-    }
-}
-
-/// An API key that is not `consumer:token:secret`.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("API key must have the form consumer_key:token_key:token_secret")]
-pub struct InvalidApiKey;
 
 /// The six names whose presence makes a request an OAuth attempt.
 const MUST_HAVE: [&str; 6] = [
@@ -303,7 +249,7 @@ pub(crate) fn verify(
         Err(msg) => {
             return AuthOutcome::Unauthorized(format!(
                 "Authorization Error: {}",
-                crate::pyfmt::repr_str(&msg)
+                crate::model::pyfmt::repr_str(&msg)
             ));
         }
     };
@@ -311,7 +257,7 @@ pub(crate) fn verify(
     let unauthorized = |msg: String| {
         AuthOutcome::Unauthorized(format!(
             "Authorization Error: {}",
-            crate::pyfmt::repr_str(&msg)
+            crate::model::pyfmt::repr_str(&msg)
         ))
     };
     let missing =
@@ -646,12 +592,5 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn api_key_debug_redacts_secret() {
-        let k = ApiKey::parse("a:b:supersecret").unwrap();
-        assert!(!format!("{k:?}").contains("supersecret"));
-        assert!(ApiKey::parse("a:b").is_err());
     }
 }

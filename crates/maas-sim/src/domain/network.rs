@@ -1,13 +1,12 @@
 //! Networking: subnet specifiers, AUTO address claims, interface links,
 //! reserved addresses and DNS resources.
 
-use crate::api::ApiError;
-use crate::api::reply::lock_page;
-use crate::lifecycle::Perm;
+use crate::domain::error::MaasError;
+use crate::domain::machines::Perm;
+use crate::domain::params::Params;
+use crate::domain::state::{DEFAULT_DOMAIN_ID, State, dynamic_range_for};
+use crate::domain::validate;
 use crate::model::*;
-use crate::params::Params;
-use crate::state::{DEFAULT_DOMAIN_ID, State, dynamic_range_for};
-use crate::validate;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -106,10 +105,10 @@ impl State {
     }
 
     /// One subnet by specifier, or 404 `No Subnet matches the given query.`
-    pub(crate) fn subnet_by_spec(&self, spec: &str) -> Result<u64, ApiError> {
+    pub(crate) fn subnet_by_spec(&self, spec: &str) -> Result<u64, MaasError> {
         match self.subnets_matching(spec) {
             Ok(ids) if ids.len() == 1 => Ok(ids[0]),
-            _ => Err(ApiError::no_match("Subnet")),
+            _ => Err(MaasError::no_match("Subnet")),
         }
     }
 
@@ -197,9 +196,9 @@ impl State {
         system_id: &str,
         iface: &str,
         perm: Perm,
-    ) -> Result<(u64, u64), ApiError> {
+    ) -> Result<(u64, u64), MaasError> {
         let Some(m) = self.machine_by_system_id(system_id) else {
-            return Err(ApiError::no_match("Interface"));
+            return Err(MaasError::no_match("Interface"));
         };
         let iid = m.interfaces.iter().copied().find(|id| {
             id.to_string() == iface
@@ -210,14 +209,14 @@ impl State {
                     .unwrap_or(false)
         });
         let Some(iid) = iid else {
-            return Err(ApiError::no_match("Interface"));
+            return Err(MaasError::no_match("Interface"));
         };
         let allowed = match perm {
             Perm::View => self.can_view(user, m),
             _ => user.is_superuser && !m.locked,
         };
         if !allowed {
-            return Err(ApiError::forbidden(""));
+            return Err(MaasError::forbidden(""));
         }
         Ok((m.id, iid))
     }
@@ -229,7 +228,7 @@ impl State {
         system_id: &str,
         iface: &str,
         data: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let force = data.bool_or("force", false)?;
         let (mid, iid) = self.interface_for(user, system_id, iface, Perm::Edit)?;
         check_link_state(self, mid, "link subnet")?;
@@ -376,7 +375,7 @@ impl State {
             }
         }
         if !errors.is_empty() {
-            return Err(ApiError::form(errors));
+            return Err(MaasError::form(errors));
         }
         let mode = mode.unwrap_or_default();
         if mode == "link_up" || force {
@@ -398,10 +397,10 @@ impl State {
         let row = match mode.as_str() {
             "static" => {
                 let Some(sid) = subnet else {
-                    return Err(ApiError::field("subnet", "This field is required."));
+                    return Err(MaasError::field("subnet", "This field is required."));
                 };
                 if ip.is_some_and(|a| self.ip_index.contains_key(&a)) {
-                    return Err(ApiError::not_found("IP address is already in use."));
+                    return Err(MaasError::not_found("IP address is already in use."));
                 }
                 let ip = self.requested_or_free_ip(ip, sid)?;
                 self.create_ip(AllocType::Sticky, Some(ip), Some(sid), None, Some(iid))
@@ -426,7 +425,7 @@ impl State {
         system_id: &str,
         iface: &str,
         data: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let (mid, iid) = self.interface_for(user, system_id, iface, Perm::Edit)?;
         check_link_state(self, mid, "unlink subnet")?;
         let links: Vec<u64> = self
@@ -436,11 +435,11 @@ impl State {
             .unwrap_or_default();
         let choices: Vec<String> = links.iter().map(|l| format!("'{l}'")).collect();
         let id = match data.get("id").filter(|s| !s.is_empty()) {
-            None => return Err(ApiError::field("id", "This field is required.")),
+            None => return Err(MaasError::field("id", "This field is required.")),
             Some(v) => v,
         };
         let Some(link) = links.iter().copied().find(|l| l.to_string() == id) else {
-            return Err(ApiError::field(
+            return Err(MaasError::field(
                 "id",
                 format!(
                     "'{id}' is not a valid id.  It should be one of: {}.",
@@ -453,7 +452,7 @@ impl State {
     }
 
     /// `POST ipaddresses/?op=reserve`.
-    pub(crate) fn reserve_ip(&mut self, user: &User, post: &Params) -> Result<u64, ApiError> {
+    pub(crate) fn reserve_ip(&mut self, user: &User, post: &Params) -> Result<u64, MaasError> {
         let subnet_spec = post.get("subnet").map(str::to_string);
         let ip_in = post
             .get("ip")
@@ -466,7 +465,7 @@ impl State {
             Some(v) => match v.parse::<IpAddr>() {
                 Ok(ip) => Some(ip),
                 Err(_) => {
-                    return Err(ApiError::field(
+                    return Err(MaasError::field(
                         "ip_address",
                         "Enter a valid IPv4 or IPv6 address.",
                     ));
@@ -475,19 +474,19 @@ impl State {
         };
         let subnet_id = if let Some(ip) = ip {
             self.subnet_for_ip(ip).ok_or_else(|| {
-                ApiError::bad_request(format!("No known subnet for IP address: {ip}."))
+                MaasError::bad_request(format!("No known subnet for IP address: {ip}."))
             })?
         } else if let Some(spec) = subnet_spec.as_deref() {
             match self.subnets_matching(spec) {
                 Ok(ids) if ids.len() == 1 => ids[0],
                 _ => {
-                    return Err(ApiError::bad_request(format!(
+                    return Err(MaasError::bad_request(format!(
                         "Unable to identify subnet: {spec}."
                     )));
                 }
             }
         } else {
-            return Err(ApiError::bad_request(
+            return Err(MaasError::bad_request(
                 "Must supply either the 'subnet' or the 'ip' parameter.",
             ));
         };
@@ -495,7 +494,7 @@ impl State {
             && let Some(s) = self.subnets.get(&subnet_id)
             && dynamic_range_for(s, ip).is_some()
         {
-            return Err(ApiError::forbidden(format!(
+            return Err(MaasError::forbidden(format!(
                 "IP address {ip} belongs to an existing dynamic range. To reserve this IP address, a MAC address is required. (Create a device instead.)"
             )));
         }
@@ -504,11 +503,11 @@ impl State {
                 let (n, d) = h.split_once('.').unwrap_or((h, ""));
                 let domain = self
                     .domain_by_name(d)
-                    .ok_or_else(|| ApiError::no_match("Domain"))?;
+                    .ok_or_else(|| MaasError::no_match("Domain"))?;
                 (Some(n.to_string()), domain.id)
             }
-            Some(h) => (Some(h.to_string()), crate::state::DEFAULT_DOMAIN_ID),
-            None => (None, crate::state::DEFAULT_DOMAIN_ID),
+            Some(h) => (Some(h.to_string()), crate::domain::state::DEFAULT_DOMAIN_ID),
+            None => (None, crate::domain::state::DEFAULT_DOMAIN_ID),
         };
         let ip = self.requested_or_free_ip(ip, subnet_id)?;
         let _ = mac;
@@ -550,18 +549,19 @@ impl State {
     }
 
     /// `POST ipaddresses/?op=release`.
-    pub(crate) fn release_ip(&mut self, user: &User, post: &Params) -> Result<(), ApiError> {
+    pub(crate) fn release_ip(&mut self, user: &User, post: &Params) -> Result<(), MaasError> {
         let ip_s = post.required("ip")?.to_string();
         let force = post.bool_or("force", false)?;
         if force && !user.is_superuser {
-            return Err(ApiError(crate::api::Reply::text(
-                http::StatusCode::FORBIDDEN,
-                crate::api::reply::PLAIN,
+            return Err(MaasError::forbidden_plain(
                 "Force-releasing an IP address requires admin privileges.",
-            )));
+            ));
         }
         let Ok(ip) = ip_s.parse::<IpAddr>() else {
-            return Err(ApiError::field("ip", "Enter a valid IPv4 or IPv6 address."));
+            return Err(MaasError::field(
+                "ip",
+                "Enter a valid IPv4 or IPv6 address.",
+            ));
         };
         let row = self.ip_index.get(&ip).copied().filter(|id| {
             self.ips
@@ -572,7 +572,7 @@ impl State {
                 .unwrap_or(false)
         });
         let Some(row) = row else {
-            return Err(ApiError::bad_request(if force {
+            return Err(MaasError::bad_request(if force {
                 format!("IP address {ip} does not exist.")
             } else {
                 format!(
@@ -586,9 +586,9 @@ impl State {
 
     /// `ip` if it is not in use (MAAS answers 404 when it is), else a free
     /// address of subnet `sid` (503 when there is none).
-    fn requested_or_free_ip(&mut self, ip: Option<IpAddr>, sid: u64) -> Result<IpAddr, ApiError> {
+    fn requested_or_free_ip(&mut self, ip: Option<IpAddr>, sid: u64) -> Result<IpAddr, MaasError> {
         match ip {
-            Some(ip) if self.ip_index.contains_key(&ip) => Err(ApiError::not_found(format!(
+            Some(ip) if self.ip_index.contains_key(&ip) => Err(MaasError::not_found(format!(
                 "The IP address {ip} is already in use."
             ))),
             Some(ip) => Ok(ip),
@@ -598,7 +598,7 @@ impl State {
                     .get(&sid)
                     .map(|s| s.cidr.to_string())
                     .unwrap_or_default();
-                ApiError::unavailable(format!("No more IPs available in subnet: {cidr}."))
+                MaasError::unavailable(format!("No more IPs available in subnet: {cidr}."))
             }),
         }
     }
@@ -614,7 +614,7 @@ impl State {
         user: &User,
         data: &Params,
         existing: Option<&DnsResource>,
-    ) -> Result<DnsForm, ApiError> {
+    ) -> Result<DnsForm, MaasError> {
         // The handler: name and domain from `fqdn`, the domain by id or name.
         let mut name = data.get("name").map(str::to_string);
         let mut domain: Option<Option<String>> = data.get("domain").map(|d| Some(d.to_string()));
@@ -628,7 +628,7 @@ impl State {
                 ("@".to_string(), Some(fqdn.to_string()))
             } else {
                 let (n, d) = validate::split_fqdn(fqdn).ok_or_else(|| {
-                    ApiError::internal("cannot unpack non-iterable NoneType object")
+                    MaasError::internal("cannot unpack non-iterable NoneType object")
                 })?;
                 (n, Some(d))
             };
@@ -695,7 +695,7 @@ impl State {
         if ip_text.is_some() || existing.is_some() {
             let Some(n) = &name else {
                 // `self.cleaned_data["name"]` after the name field failed.
-                return Err(ApiError::internal("'name'"));
+                return Err(MaasError::internal("'name'"));
             };
             if let Err(msg) = validate::dnsresource_name(n) {
                 errors.entry("__all__".into()).or_default().push(msg);
@@ -730,10 +730,10 @@ impl State {
             }
         }
         if !errors.is_empty() {
-            return Err(ApiError::form(errors));
+            return Err(MaasError::form(errors));
         }
         let (Some(name), Some(domain_id)) = (name, domain_id) else {
-            return Err(ApiError::internal("'name'"));
+            return Err(MaasError::internal("'name'"));
         };
 
         // The save: ids as given, addresses to their static IP or a new
@@ -753,9 +753,9 @@ impl State {
                     None => Item::New(ip),
                 });
             } else {
-                return Err(ApiError::internal(format!(
+                return Err(MaasError::internal(format!(
                     "failed to detect a valid IP address from {}",
-                    crate::pyfmt::repr_str(item)
+                    crate::model::pyfmt::repr_str(item)
                 )));
             }
         }
@@ -765,7 +765,7 @@ impl State {
         {
             // The many-to-many insert violates its foreign key; MAAS retries
             // the transaction as a conflict, then serves its 409 page.
-            return Err(ApiError(lock_page()));
+            return Err(MaasError::RetriesExhausted);
         }
         let ips = ip_text.map(|_| {
             items
@@ -789,7 +789,7 @@ impl State {
     }
 
     /// The domain a DNS form names: by id when all digits, else by name.
-    fn domain_for_dns(&self, d: &str) -> Result<u64, ApiError> {
+    fn domain_for_dns(&self, d: &str) -> Result<u64, MaasError> {
         let found = if !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()) {
             d.parse::<u64>().ok().and_then(|id| self.domains.get(&id))
         } else {
@@ -797,7 +797,7 @@ impl State {
         };
         found
             .map(|x| x.id)
-            .ok_or_else(|| ApiError::no_match("Domain"))
+            .ok_or_else(|| MaasError::no_match("Domain"))
     }
 
     /// `POST dnsresources/`.
@@ -805,7 +805,7 @@ impl State {
         &mut self,
         user: &User,
         data: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let (name, domain_id, ttl, ips) = self.dns_form(user, data, None)?;
         let id = self.next_dns_id();
         self.dnsresources.insert(
@@ -827,16 +827,16 @@ impl State {
         user: &User,
         id: &str,
         data: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         if !user.is_superuser {
-            return Err(ApiError::forbidden(""));
+            return Err(MaasError::forbidden(""));
         }
-        let did: u64 = id.parse().map_err(|_| ApiError::no_match("DNSResource"))?;
+        let did: u64 = id.parse().map_err(|_| MaasError::no_match("DNSResource"))?;
         let existing = self
             .dnsresources
             .get(&did)
             .cloned()
-            .ok_or_else(|| ApiError::no_match("DNSResource"))?;
+            .ok_or_else(|| MaasError::no_match("DNSResource"))?;
         let (name, domain_id, ttl, ips) = self.dns_form(user, data, Some(&existing))?;
         if let Some(d) = self.dnsresources.get_mut(&did) {
             d.name = name;
@@ -850,13 +850,13 @@ impl State {
     }
 
     /// `DELETE dnsresources/{id}/`.
-    pub(crate) fn delete_dnsresource(&mut self, user: &User, id: &str) -> Result<(), ApiError> {
-        let did: u64 = id.parse().map_err(|_| ApiError::no_match("DNSResource"))?;
+    pub(crate) fn delete_dnsresource(&mut self, user: &User, id: &str) -> Result<(), MaasError> {
+        let did: u64 = id.parse().map_err(|_| MaasError::no_match("DNSResource"))?;
         if !self.dnsresources.contains_key(&did) {
-            return Err(ApiError::no_match("DNSResource"));
+            return Err(MaasError::no_match("DNSResource"));
         }
         if !user.is_superuser {
-            return Err(ApiError::forbidden(""));
+            return Err(MaasError::forbidden(""));
         }
         self.dnsresources.remove(&did);
         Ok(())
@@ -864,7 +864,7 @@ impl State {
 }
 
 /// The machine states in which interface links may change.
-fn check_link_state(st: &State, mid: u64, operation: &str) -> Result<(), ApiError> {
+fn check_link_state(st: &State, mid: u64, operation: &str) -> Result<(), MaasError> {
     let status = st
         .machines
         .get(&mid)
@@ -880,7 +880,7 @@ fn check_link_state(st: &State, mid: u64, operation: &str) -> Result<(), ApiErro
     ) {
         Ok(())
     } else {
-        Err(ApiError::conflict(format!(
+        Err(MaasError::conflict(format!(
             "Cannot {operation} interface because the machine is not New, Ready, Allocated, or Broken."
         )))
     }

@@ -2,13 +2,13 @@
 //! for the machine list): strict parsing with MAAS's error texts, matching,
 //! the cost ordering and the 409 texts of allocate.
 
-use crate::api::ApiError;
-use crate::lifecycle::allocation_options;
+use crate::domain::error::MaasError;
+use crate::domain::machines::allocation_options;
+use crate::domain::params::Params;
+use crate::domain::state::State;
+use crate::domain::validate;
+use crate::model::pyfmt;
 use crate::model::*;
-use crate::params::Params;
-use crate::pyfmt;
-use crate::state::State;
-use crate::validate;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -255,7 +255,7 @@ pub(crate) struct Filter {
 
 impl Filter {
     /// Parse `data` with the given form, MAAS-strict.
-    pub(crate) fn parse(st: &State, kind: FormKind, data: &Params) -> Result<Filter, ApiError> {
+    pub(crate) fn parse(st: &State, kind: FormKind, data: &Params) -> Result<Filter, MaasError> {
         let mut fields: Vec<&str> = FILTER_FIELDS.to_vec();
         if st.version.has_vm_hosts() {
             fields.extend_from_slice(POD_FIELDS);
@@ -592,7 +592,7 @@ impl Filter {
                                         && !st.vlans.values().any(|x| x.space.as_deref() == Some(v))
                                 });
                             if unknown_space {
-                                return Err(ApiError::no_match("Space"));
+                                return Err(MaasError::no_match("Space"));
                             }
                             f.interfaces = Some((s.to_string(), map));
                         }
@@ -612,7 +612,7 @@ impl Filter {
             }
         }
         if !errors.is_empty() {
-            return Err(ApiError::form(errors));
+            return Err(MaasError::form(errors));
         }
         Ok(f)
     }
@@ -1190,7 +1190,7 @@ impl State {
         user: &User,
         data: &Params,
         candidate: Option<u64>,
-    ) -> Result<Allocation, ApiError> {
+    ) -> Result<Allocation, MaasError> {
         let input: Vec<(String, Vec<String>)> = data
             .lists()
             .into_iter()
@@ -1207,7 +1207,7 @@ impl State {
         // fails full_clean (400, model validation) once a machine was found.
         let agent_len = validate::py_len(&options.agent_name);
         let agent_error = (!dry_run && agent_len > AGENT_NAME_MAX).then(|| {
-            ApiError::model_validation(
+            MaasError::model_validation(
                 "agent_name",
                 validate::max_length_text(AGENT_NAME_MAX, agent_len),
             )
@@ -1245,7 +1245,7 @@ impl State {
                     described
                 )
             };
-            return Err(ApiError::conflict(msg));
+            return Err(MaasError::conflict(msg));
         };
         if !dry_run {
             self.acquire(mid, user, &options.agent_name, options.comment.as_deref());
@@ -1253,7 +1253,7 @@ impl State {
         let m = self
             .machines
             .get(&mid)
-            .ok_or_else(|| ApiError::no_match("Machine"))?;
+            .ok_or_else(|| MaasError::no_match("Machine"))?;
         let mut cbt = Map::new();
         let storage = filter.storage_map(m).unwrap_or_default();
         if !storage.is_empty() {
@@ -1289,7 +1289,7 @@ impl State {
     }
 
     /// The machines visible to `user` that pass the read form, by id.
-    pub(crate) fn list_machines(&self, user: &User, query: &Params) -> Result<Vec<u64>, ApiError> {
+    pub(crate) fn list_machines(&self, user: &User, query: &Params) -> Result<Vec<u64>, MaasError> {
         let filter = Filter::parse(self, FormKind::Read, query)?;
         Ok(self
             .machines

@@ -1,11 +1,11 @@
 //! VM hosts (pods): the discovery seam, the simulated LXD hosts behind it,
 //! certificate generation, and create/update/refresh/compose/delete.
 
-use crate::api::ApiError;
-use crate::constraints::{Filter, LabeledMap, parse_labeled_map, parse_storage};
+use crate::domain::constraints::{Filter, LabeledMap, parse_labeled_map, parse_storage};
+use crate::domain::error::MaasError;
+use crate::domain::params::Params;
+use crate::domain::state::{DEFAULT_ZONE_ID, State};
 use crate::model::*;
-use crate::params::Params;
-use crate::state::{DEFAULT_ZONE_ID, State};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
@@ -350,7 +350,7 @@ impl State {
         &mut self,
         data: &Params,
         existing: Option<u64>,
-    ) -> Result<VmHostDraft, ApiError> {
+    ) -> Result<VmHostDraft, MaasError> {
         let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let base = existing.and_then(|id| self.vmhosts.get(&id)).cloned();
         let ptype = data
@@ -471,10 +471,10 @@ impl State {
                 "power_address".into(),
                 vec!["This field is required.".into()],
             );
-            return Err(ApiError::form(errors));
+            return Err(MaasError::form(errors));
         };
         if !errors.is_empty() {
-            return Err(ApiError::form(errors));
+            return Err(MaasError::form(errors));
         }
         let power_address = if ptype == "lxd" {
             normalise_lxd_address(&power_address)
@@ -510,7 +510,7 @@ impl State {
             .map(str::to_string)
             .or_else(|| base.as_ref().and_then(|b| b.key.clone()));
         if ptype == "lxd" && certificate.is_none() && key.is_none() {
-            let uuid = crate::names::uuid(&mut self.rng);
+            let uuid = crate::model::names::uuid(&mut self.rng);
             if let Some((c, k)) = generate_certificate(&self.maas_name, &name, &uuid) {
                 certificate = Some(c);
                 key = Some(k);
@@ -522,7 +522,7 @@ impl State {
                 v.power_type == ptype && v.power_address == power_address && v.project == project
             });
             if let Some(d) = dup {
-                return Err(ApiError::bad_request(format!(
+                return Err(MaasError::bad_request(format!(
                     "Pod {} with type and parameters already exist.",
                     d.name
                 )));
@@ -668,7 +668,7 @@ impl State {
             Some(ip) => format!("qemu+ssh://virsh@{ip}/system"),
             None => String::new(),
         };
-        let uuid = crate::names::uuid(&mut self.rng);
+        let uuid = crate::model::names::uuid(&mut self.rng);
         let (certificate, key) = if power_type == "lxd" {
             match generate_certificate(&self.maas_name, &name, &uuid) {
                 Some((c, k)) => (Some(c), Some(k)),
@@ -695,7 +695,7 @@ impl State {
             key,
             power_user: None,
             power_pass: if power_type == "virsh" {
-                Some(crate::names::key_part(&mut self.rng, 20))
+                Some(crate::model::names::key_part(&mut self.rng, 20))
             } else {
                 None
             },
@@ -735,12 +735,12 @@ impl State {
         vmhost_id: u64,
         data: &Params,
         dynamic: bool,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let host = self
             .vmhosts
             .get(&vmhost_id)
             .cloned()
-            .ok_or_else(|| ApiError::not_found("Not Found"))?;
+            .ok_or_else(|| MaasError::not_found("Not Found"))?;
         let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let int_field = |errors: &mut BTreeMap<String, Vec<String>>,
                          key: &str,
@@ -865,7 +865,7 @@ impl State {
                 .map(django_true)
                 .unwrap_or(false);
         if !errors.is_empty() {
-            return Err(ApiError::form(errors));
+            return Err(MaasError::form(errors));
         }
         // Over-commit check.
         let (used_cores, used_mem, _) = self.vmhost_used(vmhost_id);
@@ -873,7 +873,7 @@ impl State {
         if (host.cores as f64 * host.cpu_over_commit_ratio) - ((used_cores + cores) as f64) < 0.0 {
             msg.push_str(&format!(
                 "CPU overcommit ratio is {} and there are {} available resources; {} requested.",
-                crate::pyfmt::py_float(host.cpu_over_commit_ratio),
+                crate::model::pyfmt::py_float(host.cpu_over_commit_ratio),
                 host.cores as i64 - used_cores as i64,
                 cores
             ));
@@ -882,13 +882,13 @@ impl State {
         {
             msg.push_str(&format!(
                 "Memory overcommit ratio is {} and there are {} available resources; {} requested.",
-                crate::pyfmt::py_float(host.memory_over_commit_ratio),
+                crate::model::pyfmt::py_float(host.memory_over_commit_ratio),
                 host.memory as i64 - used_mem as i64,
                 memory
             ));
         }
         if !msg.is_empty() {
-            return Err(ApiError::unavailable(format!(
+            return Err(MaasError::unavailable(format!(
                 "Unable to compose KVM instance in '{}'. {msg}",
                 host.name
             )));
@@ -903,7 +903,7 @@ impl State {
             None => self.fresh_hostname(),
         };
         let vm_id = self.next_vm_id();
-        let uuid = crate::names::uuid(&mut self.rng);
+        let uuid = crate::model::names::uuid(&mut self.rng);
         let mut block_devices = Vec::new();
         for (i, c) in storage.iter().enumerate() {
             let id = self.next_block_id();
@@ -950,7 +950,7 @@ impl State {
             id: mid,
             system_id: system_id.clone(),
             hostname,
-            domain_id: domain_id.unwrap_or(crate::state::DEFAULT_DOMAIN_ID),
+            domain_id: domain_id.unwrap_or(crate::domain::state::DEFAULT_DOMAIN_ID),
             description: String::new(),
             hardware_uuid: uuid,
             owner: None,
@@ -997,7 +997,7 @@ impl State {
         self.insert_machine(machine);
         for (ifname, vlan, ip) in plan {
             let iid = self.next_interface_id();
-            let mac = crate::names::mac(&mut self.rng);
+            let mac = crate::model::names::mac(&mut self.rng);
             let subnet = match ip {
                 Some(ip) => self.subnet_for_ip(ip),
                 None => self
@@ -1046,7 +1046,7 @@ impl State {
         &self,
         host: &VmHost,
         interfaces: Option<&LabeledMap>,
-    ) -> Result<Vec<(String, u64, Option<IpAddr>)>, ApiError> {
+    ) -> Result<Vec<(String, u64, Option<IpAddr>)>, MaasError> {
         let host_vlans: Vec<u64> = host
             .host_machine
             .and_then(|h| self.machines.get(&h))
@@ -1065,12 +1065,12 @@ impl State {
                 .or_else(|| self.vlans.values().find(|v| v.dhcp_on).map(|v| v.id))
                 .or_else(|| self.vlans.keys().next().copied())
                 .ok_or_else(|| {
-                    ApiError::bad_request("No host network to attach VM interfaces to")
+                    MaasError::bad_request("No host network to attach VM interfaces to")
                 })?;
             return Ok(vec![("eth0".into(), vlan, None)]);
         };
         if host.host_machine.is_none() {
-            return Err(ApiError::bad_request(
+            return Err(MaasError::bad_request(
                 "Pod must be on a known host if interfaces are specified.",
             ));
         }
@@ -1084,18 +1084,18 @@ impl State {
                     "ip" => {
                         for v in values {
                             let addr: IpAddr = v.parse().map_err(|_| {
-                                ApiError::bad_request(format!("Invalid IP address: {v}"))
+                                MaasError::bad_request(format!("Invalid IP address: {v}"))
                             })?;
                             let subnet = self
                                 .subnet_for_ip(addr)
                                 .and_then(|s| self.subnets.get(&s))
                                 .ok_or_else(|| {
-                                    ApiError::bad_request(
+                                    MaasError::bad_request(
                                         "This pod does not match the specified networks.",
                                     )
                                 })?;
                             if self.ip_index.contains_key(&addr) {
-                                return Err(ApiError::not_found(format!(
+                                return Err(MaasError::not_found(format!(
                                     "The IP address {addr} is already in use."
                                 )));
                             }
@@ -1125,7 +1125,7 @@ impl State {
                             };
                             wanted_vlans
                                 .get_or_insert_with(Vec::new)
-                                .extend(crate::constraints::vlans_matching(self, &spec));
+                                .extend(crate::domain::constraints::vlans_matching(self, &spec));
                         }
                     }
                     _ => {}
@@ -1140,7 +1140,7 @@ impl State {
                 None => host_vlans.clone(),
             };
             let Some(vlan) = candidates.first().copied() else {
-                return Err(ApiError::bad_request(
+                return Err(MaasError::bad_request(
                     "This pod does not match the specified networks.",
                 ));
             };
@@ -1155,7 +1155,7 @@ impl State {
             plan.push((ifname, vlan, ip));
         }
         if !bootable {
-            return Err(ApiError::bad_request(
+            return Err(MaasError::bad_request(
                 "MAAS DHCP must be enabled on at least one VLAN attached to the specified interfaces.",
             ));
         }

@@ -4,9 +4,9 @@
 //! `/MAAS/api/1.0/`, `/MAAS/vmhost-certificate/<name>`).
 
 use crate::api::{self, Reply, reply};
-use crate::control::RequestRecord;
-use crate::params::Params;
-use crate::sim::Shared;
+use crate::domain::params::Params;
+use crate::runtime::control::RequestRecord;
+use crate::runtime::sim::Shared;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart};
@@ -38,7 +38,7 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let router: Router = crate::control::router().with_state(shared.clone());
+    let router: Router = crate::runtime::control::router().with_state(shared.clone());
     loop {
         let accepted = tokio::select! {
             changed = shutdown.changed() => {
@@ -239,7 +239,7 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Resp
             host,
             multipart,
         };
-        let (r, i) = api::dispatch(shared.clone(), request).await;
+        let (r, i) = api::dispatch(shared.api.clone(), request).await;
         (r, i, true)
     } else if path.starts_with("/MAAS/api/version/") {
         (

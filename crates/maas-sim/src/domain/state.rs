@@ -2,9 +2,9 @@
 //! paths off linear scans, the event log and the timeline engine that makes
 //! machines progress lazily from timestamps.
 
+use crate::model::names::{self, SimRng};
+use crate::model::version::MaasVersion;
 use crate::model::*;
-use crate::names::{self, SimRng};
-use crate::version::MaasVersion;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -145,8 +145,8 @@ impl State {
         timings: Timings,
         seed: u64,
         epoch_ms: u64,
-        admin_key: &crate::auth::ApiKey,
-        user_key: &crate::auth::ApiKey,
+        admin_key: &crate::model::keys::ApiKey,
+        user_key: &crate::model::keys::ApiKey,
     ) -> State {
         let mut st = State {
             version,

@@ -1,13 +1,15 @@
 //! The route table and the handler functions behind it.
 
+pub(crate) mod events;
+
 use super::reply::{self, VMHOST_REMOVED};
-use super::{ActionDef, ApiError, Ctx, Exec, HandlerDef, HandlerResult, Reply, ResourceDef};
-use crate::lifecycle::Perm;
+use super::{ActionDef, Ctx, Exec, HandlerDef, HandlerResult, MaasError, Reply, ResourceDef};
+use crate::api::Api;
+use crate::api::render;
+use crate::domain::machines::Perm;
+use crate::domain::validate;
+use crate::model::version::MaasVersion;
 use crate::model::*;
-use crate::render;
-use crate::sim::Shared;
-use crate::validate;
-use crate::version::MaasVersion;
 use http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -552,7 +554,7 @@ pub(super) fn build_table() -> Vec<ResourceDef> {
 
 // ----- machines -------------------------------------------------------------
 
-fn machines_list(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machines_list(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let values: Vec<Value> = {
         let st = sh.state.read();
@@ -565,7 +567,7 @@ fn machines_list(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&values))
 }
 
-fn machines_list_allocated(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machines_list_allocated(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let ids = c.query.get_list("id");
     let values: Vec<Value> = {
@@ -580,7 +582,7 @@ fn machines_list_allocated(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&values))
 }
 
-fn machines_is_registered(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machines_is_registered(sh: &Api, c: &Ctx) -> HandlerResult {
     let mac = c
         .query
         .required("mac_address")?
@@ -604,7 +606,7 @@ fn machines_is_registered(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&found))
 }
 
-fn machines_allocate(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machines_allocate(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     // The scan runs under the read lock, in parallel with other requests;
     // the write lock is held only to re-check the candidate and take it, and
@@ -617,35 +619,35 @@ fn machines_allocate(sh: &Shared, c: &Ctx) -> HandlerResult {
             let m = st
                 .machines
                 .get(&alloc.machine_id)
-                .ok_or_else(|| ApiError::no_match("Machine"))?;
+                .ok_or_else(|| MaasError::no_match("Machine"))?;
             let mut v = render::machine(st, m);
             if let Value::Object(o) = &mut v {
                 o.insert("constraints_by_type".into(), alloc.constraints_by_type);
             }
-            Ok::<_, ApiError>(v)
+            Ok::<_, MaasError>(v)
         },
     )?;
     Ok(Reply::json(&value))
 }
 
-fn machines_release(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machines_release(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let ids = sh.write().release_batch(user, &c.body)?;
     Ok(Reply::json(&ids))
 }
 
-fn render_machine_reply(sh: &Shared, mid: u64) -> HandlerResult {
+fn render_machine_reply(sh: &Api, mid: u64) -> HandlerResult {
     let v = {
         let st = sh.state.read();
         match st.machines.get(&mid) {
             Some(m) => render::machine(&st, m),
-            None => return Err(ApiError::no_match("Machine")),
+            None => return Err(MaasError::no_match("Machine")),
         }
     };
     Ok(Reply::json(&v))
 }
 
-fn machine_read(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_read(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let (mid, generation, v) = {
         let st = sh.state.read();
@@ -657,7 +659,7 @@ fn machine_read(sh: &Shared, c: &Ctx) -> HandlerResult {
         }
         match st.machines.get(&mid) {
             Some(m) => (mid, generation, render::machine(&st, m)),
-            None => return Err(ApiError::no_match("Machine")),
+            None => return Err(MaasError::no_match("Machine")),
         }
     };
     // Serialization happens off the lock.
@@ -666,7 +668,7 @@ fn machine_read(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(reply)
 }
 
-fn machine_update(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_update(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let mid = {
         let mut st = sh.write();
@@ -686,33 +688,33 @@ fn machine_update(sh: &Shared, c: &Ctx) -> HandlerResult {
                         .ok()
                         .filter(|id| st.domains.contains_key(id))
                         .ok_or_else(|| {
-                            ApiError::internal("Domain matching query does not exist.")
+                            MaasError::internal("Domain matching query does not exist.")
                         })?,
                 ),
                 Err(_) => st.domain_by_name(d).map(|x| x.id),
             };
             domain_id = found
-                .ok_or_else(|| ApiError::field("domain", format!("Unable to find domain {d}")))?;
+                .ok_or_else(|| MaasError::field("domain", format!("Unable to find domain {d}")))?;
         }
         if let Some(raw) = data.get("hostname").filter(|h| !h.trim().is_empty()) {
             // The field's validate_hostname, then Node.clean splits
             // `host.domain` (the domain must exist), then uniqueness.
             let raw = raw.trim();
             if let Some(msg) = validate::hostname(raw) {
-                return Err(ApiError::field("hostname", msg));
+                return Err(MaasError::field("hostname", msg));
             }
             let host = match raw.split_once('.') {
                 Some((h, d)) => {
                     domain_id = st
                         .domain_by_name(d)
                         .map(|d| d.id)
-                        .ok_or_else(|| ApiError::field("hostname", "Nonexistant domain."))?;
+                        .ok_or_else(|| MaasError::field("hostname", "Nonexistant domain."))?;
                     h
                 }
                 None => raw,
             };
             if st.by_hostname.get(host).is_some_and(|id| *id != mid) {
-                return Err(ApiError::field(
+                return Err(MaasError::field(
                     "hostname",
                     "Node with this Hostname already exists.",
                 ));
@@ -721,7 +723,7 @@ fn machine_update(sh: &Shared, c: &Ctx) -> HandlerResult {
         }
         let zone_id = match data.get("zone") {
             Some(z) => Some(st.zone_by_name(z).map(|z| z.id).ok_or_else(|| {
-                ApiError::field(
+                MaasError::field(
                     "zone",
                     "Select a valid choice. That choice is not one of the available choices.",
                 )
@@ -730,7 +732,7 @@ fn machine_update(sh: &Shared, c: &Ctx) -> HandlerResult {
         };
         let pool_id = match data.get("pool") {
             Some(p) => Some(st.pool_by_name(p).map(|p| p.id).ok_or_else(|| {
-                ApiError::field(
+                MaasError::field(
                     "pool",
                     "Select a valid choice. That choice is not one of the available choices.",
                 )
@@ -765,32 +767,32 @@ fn machine_update(sh: &Shared, c: &Ctx) -> HandlerResult {
     render_machine_reply(sh, mid)
 }
 
-fn machine_delete(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_delete(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let force = c.query.bool_or("force", false)?;
     sh.write().delete_machine(user, c.arg(0), force)?;
     Ok(Reply::deleted())
 }
 
-fn machine_deploy(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_deploy(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let mid = sh.write().deploy(user, c.arg(0), &c.body)?;
     render_machine_reply(sh, mid)
 }
 
-fn machine_release(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_release(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let mid = sh.write().release(user, c.arg(0), &c.body)?;
     render_machine_reply(sh, mid)
 }
 
-fn machine_power_on(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_power_on(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let mid = sh.write().power_on(user, c.arg(0), &c.body)?;
     render_machine_reply(sh, mid)
 }
 
-fn machine_power_off(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_power_off(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let outcome = sh.write().power_off(user, c.arg(0), &c.body)?;
     match outcome {
@@ -799,7 +801,7 @@ fn machine_power_off(sh: &Shared, c: &Ctx) -> HandlerResult {
     }
 }
 
-fn machine_query_power_state(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_query_power_state(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let st = sh.state.read();
     let mid = st.machine_for(user, c.arg(0), Perm::View)?;
@@ -818,37 +820,37 @@ fn machine_query_power_state(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&json!({ "state": state })))
 }
 
-fn machine_mark_broken(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_mark_broken(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let mid = sh.write().mark_broken(user, c.arg(0), &c.body)?;
     render_machine_reply(sh, mid)
 }
 
-fn machine_mark_fixed(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_mark_fixed(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let mid = sh.write().mark_fixed(user, c.arg(0), &c.body)?;
     render_machine_reply(sh, mid)
 }
 
-fn machine_abort(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_abort(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let mid = sh.write().abort(user, c.arg(0), &c.body)?;
     render_machine_reply(sh, mid)
 }
 
-fn machine_lock(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_lock(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let mid = sh.write().set_lock(user, c.arg(0), &c.body, true)?;
     render_machine_reply(sh, mid)
 }
 
-fn machine_unlock(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_unlock(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let mid = sh.write().set_lock(user, c.arg(0), &c.body, false)?;
     render_machine_reply(sh, mid)
 }
 
-fn machine_set_workload_annotations(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn machine_set_workload_annotations(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let mid = sh
         .write()
@@ -858,22 +860,16 @@ fn machine_set_workload_annotations(sh: &Shared, c: &Ctx) -> HandlerResult {
 
 // ----- VM hosts ---------------------------------------------------------------
 
-fn gone_if_removed(sh: &Shared) -> Result<(), ApiError> {
+fn gone_if_removed(sh: &Api) -> Result<(), MaasError> {
     if sh.version >= MaasVersion::V3_8 {
-        Err(ApiError::gone(VMHOST_REMOVED))
+        Err(MaasError::gone(VMHOST_REMOVED))
     } else {
         Ok(())
     }
 }
 
-fn vmhost_id(sh: &Shared, c: &Ctx) -> Result<u64, ApiError> {
-    let not_found = || {
-        ApiError(Reply::text(
-            StatusCode::NOT_FOUND,
-            reply::PLAIN,
-            "Not Found",
-        ))
-    };
+fn vmhost_id(sh: &Api, c: &Ctx) -> Result<u64, MaasError> {
+    let not_found = || MaasError::http404("Not Found");
     let id: u64 = c.arg(0).parse().map_err(|_| not_found())?;
     if sh.state.read().vmhosts.contains_key(&id) {
         Ok(id)
@@ -882,18 +878,18 @@ fn vmhost_id(sh: &Shared, c: &Ctx) -> Result<u64, ApiError> {
     }
 }
 
-fn vmhost_reply(sh: &Shared, id: u64) -> HandlerResult {
+fn vmhost_reply(sh: &Api, id: u64) -> HandlerResult {
     let v = {
         let st = sh.state.read();
         match st.vmhosts.get(&id) {
             Some(h) => render::vmhost(&st, h),
-            None => return Err(ApiError::not_found("Not Found")),
+            None => return Err(MaasError::http404("Not Found")),
         }
     };
     Ok(Reply::json(&v))
 }
 
-fn vmhosts_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
+fn vmhosts_list(sh: &Api, _c: &Ctx) -> HandlerResult {
     gone_if_removed(sh)?;
     let values: Vec<Value> = {
         let st = sh.state.read();
@@ -905,13 +901,13 @@ fn vmhosts_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&values))
 }
 
-fn vmhost_read(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn vmhost_read(sh: &Api, c: &Ctx) -> HandlerResult {
     gone_if_removed(sh)?;
     let id = vmhost_id(sh, c)?;
     vmhost_reply(sh, id)
 }
 
-fn vmhost_create(sh: Arc<Shared>, c: Ctx) -> futures::future::BoxFuture<'static, HandlerResult> {
+fn vmhost_create(sh: Arc<Api>, c: Ctx) -> futures::future::BoxFuture<'static, HandlerResult> {
     Box::pin(async move {
         gone_if_removed(&sh)?;
         let draft = sh.write().prepare_vmhost(&c.body, None)?;
@@ -925,7 +921,7 @@ fn vmhost_create(sh: Arc<Shared>, c: Ctx) -> futures::future::BoxFuture<'static,
     })
 }
 
-fn vmhost_update(sh: Arc<Shared>, c: Ctx) -> futures::future::BoxFuture<'static, HandlerResult> {
+fn vmhost_update(sh: Arc<Api>, c: Ctx) -> futures::future::BoxFuture<'static, HandlerResult> {
     Box::pin(async move {
         gone_if_removed(&sh)?;
         let id = vmhost_id(&sh, &c)?;
@@ -937,7 +933,7 @@ fn vmhost_update(sh: Arc<Shared>, c: Ctx) -> futures::future::BoxFuture<'static,
     })
 }
 
-fn vmhost_delete(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn vmhost_delete(sh: &Api, c: &Ctx) -> HandlerResult {
     gone_if_removed(sh)?;
     let id = vmhost_id(sh, c)?;
     let decompose = c.query.get("decompose").map(|v| {
@@ -948,7 +944,7 @@ fn vmhost_delete(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::deleted())
 }
 
-fn vmhost_parameters(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn vmhost_parameters(sh: &Api, c: &Ctx) -> HandlerResult {
     gone_if_removed(sh)?;
     let id = vmhost_id(sh, c)?;
     let v = sh
@@ -961,7 +957,7 @@ fn vmhost_parameters(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn vmhost_compose(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn vmhost_compose(sh: &Api, c: &Ctx) -> HandlerResult {
     gone_if_removed(sh)?;
     let user = c.user()?;
     let id = vmhost_id(sh, c)?;
@@ -979,7 +975,7 @@ fn vmhost_compose(sh: &Shared, c: &Ctx) -> HandlerResult {
     })))
 }
 
-fn vmhost_refresh(sh: Arc<Shared>, c: Ctx) -> futures::future::BoxFuture<'static, HandlerResult> {
+fn vmhost_refresh(sh: Arc<Api>, c: Ctx) -> futures::future::BoxFuture<'static, HandlerResult> {
     Box::pin(async move {
         gone_if_removed(&sh)?;
         let id = vmhost_id(&sh, &c)?;
@@ -989,8 +985,8 @@ fn vmhost_refresh(sh: Arc<Shared>, c: Ctx) -> futures::future::BoxFuture<'static
                 .vmhosts
                 .get(&id)
                 .cloned()
-                .ok_or_else(|| ApiError::not_found("Not Found"))?;
-            crate::vmhost::VmHostDraft {
+                .ok_or_else(|| MaasError::http404("Not Found"))?;
+            crate::domain::vmhost::VmHostDraft {
                 existing: Some(id),
                 host,
             }
@@ -1001,16 +997,16 @@ fn vmhost_refresh(sh: Arc<Shared>, c: Ctx) -> futures::future::BoxFuture<'static
                 sh.write().refresh_vmhost(id, d);
                 vmhost_reply(&sh, id)
             }
-            Err(e) => Err(ApiError::unavailable(e.message)),
+            Err(e) => Err(MaasError::unavailable(e.message)),
         }
     })
 }
 
-fn vmhost_add_tag(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn vmhost_add_tag(sh: &Api, c: &Ctx) -> HandlerResult {
     gone_if_removed(sh)?;
     let tag = c.body.required("tag")?.to_string();
     if tag.contains(',') {
-        return Err(ApiError::bad_request("Tag may not contain a \",\"."));
+        return Err(MaasError::bad_request("Tag may not contain a \",\"."));
     }
     let id = vmhost_id(sh, c)?;
     if let Some(h) = sh.write().vmhosts.get_mut(&id)
@@ -1021,7 +1017,7 @@ fn vmhost_add_tag(sh: &Shared, c: &Ctx) -> HandlerResult {
     vmhost_reply(sh, id)
 }
 
-fn vmhost_remove_tag(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn vmhost_remove_tag(sh: &Api, c: &Ctx) -> HandlerResult {
     gone_if_removed(sh)?;
     let tag = c.body.required("tag")?.to_string();
     let id = vmhost_id(sh, c)?;
@@ -1033,15 +1029,15 @@ fn vmhost_remove_tag(sh: &Shared, c: &Ctx) -> HandlerResult {
 
 // ----- interfaces ---------------------------------------------------------------
 
-fn interfaces_list(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn interfaces_list(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let values: Vec<Value> = {
         let st = sh.state.read();
         let Some(m) = st.machine_by_system_id(c.arg(0)) else {
-            return Err(ApiError::no_match("Node"));
+            return Err(MaasError::no_match("Node"));
         };
         if !st.can_view(user, m) {
-            return Err(ApiError::forbidden(""));
+            return Err(MaasError::forbidden(""));
         }
         m.interfaces
             .iter()
@@ -1052,18 +1048,18 @@ fn interfaces_list(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&values))
 }
 
-fn interface_reply(sh: &Shared, iid: u64) -> HandlerResult {
+fn interface_reply(sh: &Api, iid: u64) -> HandlerResult {
     let v = {
         let st = sh.state.read();
         match st.interfaces.get(&iid) {
             Some(i) => render::interface(&st, i),
-            None => return Err(ApiError::no_match("Interface")),
+            None => return Err(MaasError::no_match("Interface")),
         }
     };
     Ok(Reply::json(&v))
 }
 
-fn interface_read(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn interface_read(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let (_, iid) = sh
         .state
@@ -1072,13 +1068,13 @@ fn interface_read(sh: &Shared, c: &Ctx) -> HandlerResult {
     interface_reply(sh, iid)
 }
 
-fn interface_link_subnet(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn interface_link_subnet(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let iid = sh.write().link_subnet(user, c.arg(0), c.arg(1), &c.body)?;
     interface_reply(sh, iid)
 }
 
-fn interface_unlink_subnet(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn interface_unlink_subnet(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let iid = sh
         .write()
@@ -1088,7 +1084,7 @@ fn interface_unlink_subnet(sh: &Shared, c: &Ctx) -> HandlerResult {
 
 // ----- fabrics, VLANs, subnets -------------------------------------------------------
 
-fn fabrics_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
+fn fabrics_list(sh: &Api, _c: &Ctx) -> HandlerResult {
     let v: Vec<Value> = {
         let st = sh.state.read();
         st.fabrics
@@ -1099,29 +1095,29 @@ fn fabrics_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn fabric_by_spec(st: &crate::state::State, spec: &str) -> Option<u64> {
+fn fabric_by_spec(st: &crate::domain::state::State, spec: &str) -> Option<u64> {
     st.fabrics
         .values()
         .find(|f| f.id.to_string() == spec || f.name == spec)
         .map(|f| f.id)
 }
 
-fn fabric_read(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn fabric_read(sh: &Api, c: &Ctx) -> HandlerResult {
     let v = {
         let st = sh.state.read();
-        let id = fabric_by_spec(&st, c.arg(0)).ok_or_else(|| ApiError::no_match("Fabric"))?;
+        let id = fabric_by_spec(&st, c.arg(0)).ok_or_else(|| MaasError::no_match("Fabric"))?;
         match st.fabrics.get(&id) {
             Some(f) => render::fabric(&st, f),
-            None => return Err(ApiError::no_match("Fabric")),
+            None => return Err(MaasError::no_match("Fabric")),
         }
     };
     Ok(Reply::json(&v))
 }
 
-fn vlans_list(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn vlans_list(sh: &Api, c: &Ctx) -> HandlerResult {
     let v: Vec<Value> = {
         let st = sh.state.read();
-        let fid = fabric_by_spec(&st, c.arg(0)).ok_or_else(|| ApiError::no_match("Fabric"))?;
+        let fid = fabric_by_spec(&st, c.arg(0)).ok_or_else(|| MaasError::no_match("Fabric"))?;
         st.vlans
             .values()
             .filter(|v| v.fabric_id == fid)
@@ -1131,7 +1127,7 @@ fn vlans_list(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn vlan_read(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn vlan_read(sh: &Api, c: &Ctx) -> HandlerResult {
     let v = {
         let st = sh.state.read();
         let id = if c.args.len() == 1 {
@@ -1140,19 +1136,19 @@ fn vlan_read(sh: &Shared, c: &Ctx) -> HandlerResult {
                 .ok()
                 .filter(|id| st.vlans.contains_key(id))
         } else {
-            let fid = fabric_by_spec(&st, c.arg(0)).ok_or_else(|| ApiError::no_match("Fabric"))?;
+            let fid = fabric_by_spec(&st, c.arg(0)).ok_or_else(|| MaasError::no_match("Fabric"))?;
             st.vlans
                 .values()
                 .find(|v| v.fabric_id == fid && v.vid.to_string() == c.arg(1))
                 .map(|v| v.id)
         };
-        let id = id.ok_or_else(|| ApiError::no_match("VLAN"))?;
+        let id = id.ok_or_else(|| MaasError::no_match("VLAN"))?;
         render::vlan(&st, id)
     };
     Ok(Reply::json(&v))
 }
 
-fn subnets_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
+fn subnets_list(sh: &Api, _c: &Ctx) -> HandlerResult {
     let v: Vec<Value> = {
         let st = sh.state.read();
         st.subnets
@@ -1163,7 +1159,7 @@ fn subnets_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn subnet_read(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn subnet_read(sh: &Api, c: &Ctx) -> HandlerResult {
     let v = {
         let st = sh.state.read();
         let id = st.subnet_by_spec(c.arg(0))?;
@@ -1174,15 +1170,13 @@ fn subnet_read(sh: &Shared, c: &Ctx) -> HandlerResult {
 
 // ----- IP addresses and DNS -----------------------------------------------------------
 
-fn ipaddresses_list(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn ipaddresses_list(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let all = c.query.bool_or("all", false)?;
     if all && !user.is_superuser {
-        return Err(ApiError(Reply::text(
-            StatusCode::FORBIDDEN,
-            reply::PLAIN,
+        return Err(MaasError::forbidden_plain(
             "Listing all IP addresses requires admin privileges.",
-        )));
+        ));
     }
     let v: Vec<Value> = {
         let st = sh.state.read();
@@ -1202,7 +1196,7 @@ fn ipaddresses_list(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn ipaddresses_reserve(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn ipaddresses_reserve(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let v = {
         let mut st = sh.write();
@@ -1215,13 +1209,13 @@ fn ipaddresses_reserve(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn ipaddresses_release(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn ipaddresses_release(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     sh.write().release_ip(user, &c.body)?;
     Ok(Reply::deleted())
 }
 
-fn dnsresources_list(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn dnsresources_list(sh: &Api, c: &Ctx) -> HandlerResult {
     let q = &c.query;
     let all = q.bool_or("all", false)?;
     let v: Vec<Value> = {
@@ -1243,13 +1237,13 @@ fn dnsresources_list(sh: &Shared, c: &Ctx) -> HandlerResult {
                     st.domains
                         .get(&id)
                         .map(|x| x.id)
-                        .ok_or_else(|| ApiError::no_match("Domain"))?,
+                        .ok_or_else(|| MaasError::no_match("Domain"))?,
                 )
             }
             Some(d) => Some(
                 st.domain_by_name(d)
                     .map(|x| x.id)
-                    .ok_or_else(|| ApiError::no_match("Domain"))?,
+                    .ok_or_else(|| MaasError::no_match("Domain"))?,
             ),
             None => None,
         };
@@ -1311,44 +1305,44 @@ fn dnsresources_list(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn dnsresource_reply(sh: &Shared, id: u64) -> HandlerResult {
+fn dnsresource_reply(sh: &Api, id: u64) -> HandlerResult {
     let v = {
         let st = sh.state.read();
         match st.dnsresources.get(&id) {
             Some(d) => render::dnsresource(&st, d),
-            None => return Err(ApiError::no_match("DNSResource")),
+            None => return Err(MaasError::no_match("DNSResource")),
         }
     };
     Ok(Reply::json(&v))
 }
 
-fn dnsresources_create(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn dnsresources_create(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let id = sh.write().create_dnsresource(user, &c.body)?;
     dnsresource_reply(sh, id)
 }
 
-fn dnsresource_read(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn dnsresource_read(sh: &Api, c: &Ctx) -> HandlerResult {
     let id: u64 = c
         .arg(0)
         .parse()
-        .map_err(|_| ApiError::no_match("DNSResource"))?;
+        .map_err(|_| MaasError::no_match("DNSResource"))?;
     dnsresource_reply(sh, id)
 }
 
-fn dnsresource_update(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn dnsresource_update(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let id = sh.write().update_dnsresource(user, c.arg(0), &c.body)?;
     dnsresource_reply(sh, id)
 }
 
-fn dnsresource_delete(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn dnsresource_delete(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     sh.write().delete_dnsresource(user, c.arg(0))?;
     Ok(Reply::deleted())
 }
 
-fn domains_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
+fn domains_list(sh: &Api, _c: &Ctx) -> HandlerResult {
     let v: Vec<Value> = {
         let st = sh.state.read();
         let mut ds: Vec<&Domain> = st.domains.values().collect();
@@ -1360,15 +1354,15 @@ fn domains_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
 
 /// `POST domains/` (admin): MAAS's `DomainsHandler.create` with `DomainForm` (name, ttl,
 /// authoritative; the name is unique).
-fn domains_create(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn domains_create(sh: &Api, c: &Ctx) -> HandlerResult {
     let ttl = c.body.opt_int("ttl")?;
     let authoritative = c.body.bool_or("authoritative", true)?;
     let v = {
         let mut st = sh.write();
         let name = validate::domain_name(c.body.get("name"))
-            .map_err(|msgs| ApiError::fields("name", msgs))?;
+            .map_err(|msgs| MaasError::fields("name", msgs))?;
         if st.domains.values().any(|d| d.name == name) {
-            return Err(ApiError::field(
+            return Err(MaasError::field(
                 "name",
                 "Domain with this Name already exists.",
             ));
@@ -1379,7 +1373,7 @@ fn domains_create(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn domain_read(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn domain_read(sh: &Api, c: &Ctx) -> HandlerResult {
     let v = {
         let st = sh.state.read();
         let id = st
@@ -1387,7 +1381,7 @@ fn domain_read(sh: &Shared, c: &Ctx) -> HandlerResult {
             .values()
             .find(|d| d.id.to_string() == c.arg(0) || d.name == c.arg(0))
             .map(|d| d.id)
-            .ok_or_else(|| ApiError::no_match("Domain"))?;
+            .ok_or_else(|| MaasError::no_match("Domain"))?;
         render::domain(&st, id)
     };
     Ok(Reply::json(&v))
@@ -1395,7 +1389,7 @@ fn domain_read(sh: &Shared, c: &Ctx) -> HandlerResult {
 
 // ----- zones, pools, tags ---------------------------------------------------------------
 
-fn zones_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
+fn zones_list(sh: &Api, _c: &Ctx) -> HandlerResult {
     let v: Vec<Value> = {
         let st = sh.state.read();
         let mut zs: Vec<&Zone> = st.zones.values().collect();
@@ -1405,14 +1399,14 @@ fn zones_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn zones_create(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn zones_create(sh: &Api, c: &Ctx) -> HandlerResult {
     let name = validate::form_name(c.body.get("name"), NAME_MAX, validate::model_name)
-        .map_err(|m| ApiError::field("name", m))?;
+        .map_err(|m| MaasError::field("name", m))?;
     let description = c.body.get("description").unwrap_or("").to_string();
     let v = {
         let mut st = sh.write();
         if st.zone_by_name(name).is_some() {
-            return Err(ApiError::field(
+            return Err(MaasError::field(
                 "name",
                 "Physical zone with this Name already exists.",
             ));
@@ -1423,42 +1417,42 @@ fn zones_create(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn zone_read(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn zone_read(sh: &Api, c: &Ctx) -> HandlerResult {
     let v = {
         let st = sh.state.read();
         let id = st
             .zone_by_name(c.arg(0))
             .map(|z| z.id)
-            .ok_or_else(|| ApiError::no_match("Zone"))?;
+            .ok_or_else(|| MaasError::no_match("Zone"))?;
         render::zone(&st, id)
     };
     Ok(Reply::json(&v))
 }
 
-fn zone_delete(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn zone_delete(sh: &Api, c: &Ctx) -> HandlerResult {
     let mut st = sh.write();
     if let Some(id) = st.zone_by_name(c.arg(0)).map(|z| z.id) {
-        if id == crate::state::DEFAULT_ZONE_ID {
-            return Err(ApiError::bad_request(
+        if id == crate::domain::state::DEFAULT_ZONE_ID {
+            return Err(MaasError::bad_request(
                 "This zone is the default zone, it cannot be deleted.",
             ));
         }
         st.zones.remove(&id);
         for m in st.machines.values_mut() {
             if m.zone_id == id {
-                m.zone_id = crate::state::DEFAULT_ZONE_ID;
+                m.zone_id = crate::domain::state::DEFAULT_ZONE_ID;
             }
         }
         for h in st.vmhosts.values_mut() {
             if h.zone_id == id {
-                h.zone_id = crate::state::DEFAULT_ZONE_ID;
+                h.zone_id = crate::domain::state::DEFAULT_ZONE_ID;
             }
         }
     }
     Ok(Reply::deleted())
 }
 
-fn pools_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
+fn pools_list(sh: &Api, _c: &Ctx) -> HandlerResult {
     let v: Vec<Value> = {
         let st = sh.state.read();
         let mut ps: Vec<&Pool> = st.pools.values().collect();
@@ -1468,18 +1462,18 @@ fn pools_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn pools_create(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn pools_create(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     if !user.is_superuser {
-        return Err(ApiError::forbidden(""));
+        return Err(MaasError::forbidden(""));
     }
     let name = validate::form_name(c.body.get("name"), NAME_MAX, validate::model_name)
-        .map_err(|m| ApiError::field("name", m))?;
+        .map_err(|m| MaasError::field("name", m))?;
     let description = c.body.get("description").unwrap_or("").to_string();
     let v = {
         let mut st = sh.write();
         if st.pool_by_name(name).is_some() {
-            return Err(ApiError::field(
+            return Err(MaasError::field(
                 "name",
                 "Resource pool with this Name already exists.",
             ));
@@ -1490,7 +1484,7 @@ fn pools_create(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn pool_read(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn pool_read(sh: &Api, c: &Ctx) -> HandlerResult {
     let v = {
         let st = sh.state.read();
         let id = st
@@ -1498,13 +1492,13 @@ fn pool_read(sh: &Shared, c: &Ctx) -> HandlerResult {
             .values()
             .find(|p| p.id.to_string() == c.arg(0) || p.name == c.arg(0))
             .map(|p| p.id)
-            .ok_or_else(|| ApiError::no_match("ResourcePool"))?;
+            .ok_or_else(|| MaasError::no_match("ResourcePool"))?;
         render::pool(&st, id)
     };
     Ok(Reply::json(&v))
 }
 
-fn tags_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
+fn tags_list(sh: &Api, _c: &Ctx) -> HandlerResult {
     let v: Vec<Value> = sh.state.read().tags.values().map(render::tag).collect();
     Ok(Reply::json(&v))
 }
@@ -1512,10 +1506,10 @@ fn tags_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
 /// `max_length` of the name of zones, resource pools and tags.
 const NAME_MAX: usize = 256;
 
-fn tags_create(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn tags_create(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     if !user.is_superuser {
-        return Err(ApiError::forbidden(""));
+        return Err(MaasError::forbidden(""));
     }
     // TagForm: every field's error is reported.
     let mut errors = std::collections::BTreeMap::new();
@@ -1530,11 +1524,11 @@ fn tags_create(sh: &Shared, c: &Ctx) -> HandlerResult {
         errors.insert("definition".to_string(), vec![m]);
     }
     if !errors.is_empty() {
-        return Err(ApiError::form(errors));
+        return Err(MaasError::form(errors));
     }
     let mut st = sh.write();
     if st.tags.contains_key(&name) {
-        return Err(ApiError::field(
+        return Err(MaasError::field(
             "name",
             "Tag with this Name already exists.",
         ));
@@ -1551,25 +1545,25 @@ fn tags_create(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn tag_read(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn tag_read(sh: &Api, c: &Ctx) -> HandlerResult {
     let v = sh
         .state
         .read()
         .tags
         .get(c.arg(0))
         .map(render::tag)
-        .ok_or_else(|| ApiError::no_match("Tag"))?;
+        .ok_or_else(|| MaasError::no_match("Tag"))?;
     Ok(Reply::json(&v))
 }
 
-fn tag_delete(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn tag_delete(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     if !user.is_superuser {
-        return Err(ApiError::forbidden(""));
+        return Err(MaasError::forbidden(""));
     }
     let mut st = sh.write();
     if st.tags.remove(c.arg(0)).is_none() {
-        return Err(ApiError::no_match("Tag"));
+        return Err(MaasError::no_match("Tag"));
     }
     let name = c.arg(0).to_string();
     for m in st.machines.values_mut() {
@@ -1578,12 +1572,12 @@ fn tag_delete(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::deleted())
 }
 
-fn tag_machines(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn tag_machines(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let v: Vec<Value> = {
         let st = sh.state.read();
         if !st.tags.contains_key(c.arg(0)) {
-            return Err(ApiError::no_match("Tag"));
+            return Err(MaasError::no_match("Tag"));
         }
         st.machines
             .values()
@@ -1594,26 +1588,22 @@ fn tag_machines(sh: &Shared, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&v))
 }
 
-fn tag_update_nodes(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn tag_update_nodes(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     if !user.is_superuser {
-        return Err(ApiError::forbidden(""));
+        return Err(MaasError::forbidden(""));
     }
     let mut st = sh.write();
     let name = c.arg(0).to_string();
     let Some(tag) = st.tags.get(&name).cloned() else {
-        return Err(ApiError::no_match("Tag"));
+        return Err(MaasError::no_match("Tag"));
     };
     if let Some(def) = c.body.get("definition")
         && def != tag.definition
     {
-        return Err(ApiError(Reply::text(
-            StatusCode::CONFLICT,
-            reply::TEXT,
-            format!(
-                "Definition supplied '{def}' doesn't match current definition '{}'",
-                tag.definition
-            ),
+        return Err(MaasError::conflict(format!(
+            "Definition supplied '{def}' doesn't match current definition '{}'",
+            tag.definition
         )));
     }
     let add: Vec<u64> = c
@@ -1658,35 +1648,35 @@ pub(crate) const CAPABILITIES: &[&str] = &[
     "authenticate-api",
 ];
 
-fn version_read(sh: &Shared, _c: &Ctx) -> HandlerResult {
+fn version_read(sh: &Api, _c: &Ctx) -> HandlerResult {
     // `json.dumps` of a dict keeps insertion order: build the text by hand.
-    let caps = crate::pyfmt::json_compact(CAPABILITIES);
-    let version = crate::pyfmt::json_compact(sh.version.full());
+    let caps = crate::model::pyfmt::json_compact(CAPABILITIES);
+    let version = crate::model::pyfmt::json_compact(sh.version.full());
     let body =
         format!("{{\"capabilities\": {caps}, \"version\": {version}, \"subversion\": \"\"}}");
     Ok(Reply::text(StatusCode::OK, reply::JSON, body))
 }
 
-fn users_list(sh: &Shared, _c: &Ctx) -> HandlerResult {
+fn users_list(sh: &Api, _c: &Ctx) -> HandlerResult {
     let v: Vec<Value> = sh.state.read().users.values().map(render::user).collect();
     Ok(Reply::json(&v))
 }
 
-fn users_whoami(_sh: &Shared, c: &Ctx) -> HandlerResult {
+fn users_whoami(_sh: &Api, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(&render::user(c.user()?)))
 }
 
-fn events_query(sh: &Shared, c: &Ctx) -> HandlerResult {
-    crate::events::query(sh, c)
+fn events_query(sh: &Api, c: &Ctx) -> HandlerResult {
+    crate::api::routes::events::query(sh, c)
 }
 
-fn account_create_token(sh: &Shared, c: &Ctx) -> HandlerResult {
+fn account_create_token(sh: &Api, c: &Ctx) -> HandlerResult {
     let user = c.user()?;
     let name = c.body.get("name").map(str::to_string);
     let mut st = sh.write();
-    let consumer = crate::names::key_part(&mut st.rng, 18);
-    let token = crate::names::key_part(&mut st.rng, 18);
-    let secret = crate::names::key_part(&mut st.rng, 32);
+    let consumer = crate::model::names::key_part(&mut st.rng, 18);
+    let token = crate::model::names::key_part(&mut st.rng, 18);
+    let secret = crate::model::names::key_part(&mut st.rng, 32);
     let name = name.unwrap_or_else(|| format!("Token {}", st.tokens.len() + 1));
     st.tokens.insert(
         token.clone(),
@@ -1701,10 +1691,10 @@ fn account_create_token(sh: &Shared, c: &Ctx) -> HandlerResult {
     drop(st);
     let body = format!(
         "{{\"token_key\": {}, \"token_secret\": {}, \"consumer_key\": {}, \"name\": {}}}",
-        crate::pyfmt::json_compact(&token),
-        crate::pyfmt::json_compact(&secret),
-        crate::pyfmt::json_compact(&consumer),
-        crate::pyfmt::json_compact(&name)
+        crate::model::pyfmt::json_compact(&token),
+        crate::model::pyfmt::json_compact(&secret),
+        crate::model::pyfmt::json_compact(&consumer),
+        crate::model::pyfmt::json_compact(&name)
     );
     Ok(Reply::text(StatusCode::OK, reply::JSON, body))
 }

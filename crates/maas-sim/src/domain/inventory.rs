@@ -2,10 +2,12 @@
 //! pools, tags, subnets, machines and VM hosts, and the deterministic
 //! generator behind `--machines N`.
 
+use crate::domain::state::{
+    ADMIN_ID, DEFAULT_DOMAIN_ID, DEFAULT_POOL_ID, DEFAULT_ZONE_ID, State, USER_ID,
+};
+use crate::domain::vmhost::{DiscoveredHost, DiscoveredStoragePool, SimulatedHost};
+use crate::model::names;
 use crate::model::*;
-use crate::names;
-use crate::state::{ADMIN_ID, DEFAULT_DOMAIN_ID, DEFAULT_POOL_ID, DEFAULT_ZONE_ID, State, USER_ID};
-use crate::vmhost::{DiscoveredHost, DiscoveredStoragePool, SimulatedHost};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -450,7 +452,7 @@ impl State {
     pub(crate) fn apply_inventory(
         &mut self,
         inv: &Inventory,
-        discovery: &crate::vmhost::SimulatedDiscovery,
+        discovery: &crate::domain::vmhost::SimulatedDiscovery,
     ) -> Result<(), InventoryError> {
         if let Some(arches) = &inv.boot_architectures {
             self.usable_architectures = arches.iter().cloned().collect();
@@ -527,7 +529,7 @@ impl State {
             if !h.registered {
                 continue;
             }
-            let mut params = crate::params::Params::new();
+            let mut params = crate::domain::params::Params::new();
             params.push("type", h.power_type.clone().unwrap_or_else(|| "lxd".into()));
             params.push("power_address", h.power_address.clone());
             params.push("name", h.name.clone());
@@ -553,7 +555,7 @@ impl State {
                 params.push("password", pw.clone());
             }
             let draft = self.prepare_vmhost(&params, None).map_err(|e| {
-                InventoryError::Invalid(format!("VM host {}: {}", h.name, e.body_text()))
+                InventoryError::Invalid(format!("VM host {}: {}", h.name, e.text()))
             })?;
             let id = self.save_vmhost(draft, Some(resources));
             if let Some(host) = &h.host {

@@ -5,7 +5,7 @@
 //! by `Handler.action` (`MachineHandler.read`), or `*` for everything.
 
 use crate::api::{Reply, reply};
-use crate::names::SimRng;
+use crate::model::names::SimRng;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! Unicode (`str.isalnum()` or `_`; approximated by `char::is_alphanumeric`,
 //! which differs from Python only on a few combining marks).
 
-use crate::pyfmt::repr_str;
+use crate::model::pyfmt::repr_str;
 
 /// Django's `MaxLengthValidator` / `CharField(max_length=…)` text.
 pub(crate) fn max_length_text(max: usize, len: usize) -> String {
