@@ -1,8 +1,10 @@
 //! `GET events/?op=query`: node filters, levels, paging and the
 //! `next_uri`/`prev_uri` links, as MAAS computes them.
 
+use super::{a, auth, h};
 use crate::api::Api;
-use crate::api::{Ctx, HandlerResult, MaasError, Reply};
+use crate::api::{Ctx, HandlerResult, Reply, ResourceDef};
+use crate::domain::error::MaasError;
 use crate::domain::params::Params;
 use crate::model::Level;
 use std::collections::HashSet;
@@ -207,6 +209,26 @@ pub(crate) fn query(sh: &Api, c: &Ctx) -> HandlerResult {
         "next_uri": next_uri,
         "prev_uri": prev_uri,
     })))
+}
+
+/// `events/`.
+pub(super) fn resources() -> Vec<ResourceDef> {
+    vec![auth(h(
+        "EventsHandler",
+        "Retrieve filtered node events.",
+        "/MAAS/api/2.0/events/",
+        &[],
+        vec![a(
+            "GET",
+            Some("query"),
+            "List node events, newest first.",
+            events_query,
+        )],
+    ))]
+}
+
+fn events_query(sh: &Api, c: &Ctx) -> HandlerResult {
+    query(sh, c)
 }
 
 #[cfg(test)]
