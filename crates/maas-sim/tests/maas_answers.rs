@@ -153,3 +153,31 @@ async fn deploy_allocate_and_tag_form_texts() {
         r#"{"definition": ["Invalid xpath expression: Invalid expression"], "name": ["Enter a valid value."]}"#
     );
 }
+
+#[tokio::test]
+async fn unknown_vm_host_texts() {
+    let sim = start(builder().machines(1)).await;
+    let admin = Maas::admin(&sim);
+    // A read is piston's own `Not Found`; every other action looks the
+    // VM host up with get_object_or_404.
+    let r = admin.get("vm-hosts/999/", &[]).await;
+    assert_eq!((r.status.as_u16(), r.text.as_str()), (404, "Not Found"));
+    for (method, path) in [
+        (reqwest::Method::PUT, "vm-hosts/999/"),
+        (reqwest::Method::DELETE, "vm-hosts/999/"),
+        (reqwest::Method::POST, "vm-hosts/999/?op=compose"),
+        (reqwest::Method::POST, "vm-hosts/999/?op=refresh"),
+        (reqwest::Method::GET, "vm-hosts/999/?op=parameters"),
+    ] {
+        let r = admin.raw(method.clone(), path, &[], &[]).await;
+        assert_eq!(
+            (
+                r.status.as_u16(),
+                r.content_type().as_str(),
+                r.text.as_str()
+            ),
+            (404, "text/plain", "No Pod matches the given query."),
+            "{method} {path}"
+        );
+    }
+}

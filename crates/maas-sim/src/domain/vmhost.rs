@@ -1,7 +1,9 @@
 //! VM hosts (pods): the discovery seam, the simulated LXD hosts behind it,
 //! certificate generation, and create/update/refresh/compose/delete.
 
-use crate::domain::constraints::{Filter, LabeledMap, parse_labeled_map, parse_storage};
+use crate::domain::constraints::{
+    Filter, LabeledMap, StorageConstraint, parse_labeled_map, parse_storage,
+};
 use crate::domain::error::MaasError;
 use crate::domain::params::Params;
 use crate::domain::state::{DEFAULT_ZONE_ID, State};
@@ -326,6 +328,21 @@ fn capabilities() -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
+}
+
+/// A compose request as `ComposeMachineForm` cleans it.
+struct ComposeForm {
+    cores: u64,
+    memory: u64,
+    cpu_speed: Option<i64>,
+    arch: String,
+    hostname: Option<String>,
+    domain_id: Option<u64>,
+    zone_id: Option<u64>,
+    pool_id: Option<u64>,
+    storage: Vec<StorageConstraint>,
+    interfaces: Option<LabeledMap>,
+    skip_commissioning: bool,
 }
 
 impl State {
@@ -740,7 +757,103 @@ impl State {
             .vmhosts
             .get(&vmhost_id)
             .cloned()
-            .ok_or_else(|| MaasError::not_found("Not Found"))?;
+            .ok_or_else(|| MaasError::no_match("Pod"))?;
+        let ComposeForm {
+            cores,
+            memory,
+            cpu_speed,
+            arch,
+            hostname,
+            domain_id,
+            zone_id,
+            pool_id,
+            storage,
+            interfaces,
+            skip_commissioning,
+        } = self.compose_form(&host, data, dynamic)?;
+        self.check_overcommit(&host, vmhost_id, cores, memory)?;
+        // Network plan: (ifname, vlan, static ip).
+        let plan = self.compose_network_plan(&host, interfaces.as_ref())?;
+        // Create the machine.
+        let mid = self.next_machine_id();
+        let system_id = self.fresh_system_id();
+        let hostname = match hostname {
+            Some(h) => h,
+            None => self.fresh_hostname(),
+        };
+        let vm_id = self.next_vm_id();
+        let uuid = crate::model::names::uuid(&mut self.rng);
+        let block_devices = self.compose_block_devices(&host, &storage);
+        let tags = self.vm_tags(&host);
+        let machine = Machine {
+            id: mid,
+            system_id: system_id.clone(),
+            hostname,
+            domain_id: domain_id.unwrap_or(crate::domain::state::DEFAULT_DOMAIN_ID),
+            description: String::new(),
+            hardware_uuid: uuid,
+            owner: None,
+            locked: false,
+            workload_annotations: Default::default(),
+            status: NodeStatus::New,
+            previous_status: NodeStatus::New,
+            error_description: String::new(),
+            status_message: None,
+            power_type: host.power_type.clone(),
+            power_state: PowerState::Off,
+            netboot: true,
+            architecture: arch,
+            cpu_count: cores as u32,
+            cpu_speed: cpu_speed.unwrap_or(host.cpu_speed as i64) as u32,
+            memory,
+            block_devices,
+            osystem: String::new(),
+            distro_series: String::new(),
+            hwe_kernel: None,
+            ephemeral_deploy: false,
+            enable_hw_sync: false,
+            enable_kernel_crash_dump: false,
+            install_kvm: false,
+            register_vmhost: false,
+            user_data: None,
+            agent_name: String::new(),
+            zone_id: zone_id.unwrap_or(DEFAULT_ZONE_ID),
+            pool_id: pool_id.unwrap_or(host.pool_id),
+            tags,
+            interfaces: Vec::new(),
+            pod_id: Some(vmhost_id),
+            virtualmachine_id: Some(vm_id),
+            dynamic,
+            commissioned: skip_commissioning,
+            timeline: Default::default(),
+            bios_boot_method: "uefi".into(),
+            system_vendor: "QEMU".into(),
+            system_product: "Standard PC (Q35 + ICH9, 2009)".into(),
+            cpu_model: "Intel Core Processor (Skylake)".into(),
+            commissioning_result_id: None,
+            installation_result_id: None,
+        };
+        self.insert_machine(machine);
+        for (ifname, vlan, ip) in plan {
+            self.add_vm_interface(mid, ifname, vlan, ip);
+        }
+        if skip_commissioning {
+            self.set_status(mid, NodeStatus::Ready);
+            self.emit(mid, ev::READY, "", None);
+        } else {
+            self.emit(mid, ev::NEW, "", None);
+            self.start_commissioning(mid, Some(user.id));
+        }
+        Ok(mid)
+    }
+
+    /// `ComposeMachineForm`'s fields, every error collected.
+    fn compose_form(
+        &self,
+        host: &VmHost,
+        data: &Params,
+        dynamic: bool,
+    ) -> Result<ComposeForm, MaasError> {
         let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let int_field = |errors: &mut BTreeMap<String, Vec<String>>,
                          key: &str,
@@ -867,7 +980,29 @@ impl State {
         if !errors.is_empty() {
             return Err(MaasError::form(errors));
         }
-        // Over-commit check.
+        Ok(ComposeForm {
+            cores,
+            memory,
+            cpu_speed,
+            arch,
+            hostname,
+            domain_id,
+            zone_id,
+            pool_id,
+            storage,
+            interfaces,
+            skip_commissioning,
+        })
+    }
+
+    /// The VM host's over-commit ratios allow `cores` and `memory` more.
+    fn check_overcommit(
+        &self,
+        host: &VmHost,
+        vmhost_id: u64,
+        cores: u64,
+        memory: u64,
+    ) -> Result<(), MaasError> {
         let (used_cores, used_mem, _) = self.vmhost_used(vmhost_id);
         let mut msg = String::new();
         if (host.cores as f64 * host.cpu_over_commit_ratio) - ((used_cores + cores) as f64) < 0.0 {
@@ -893,17 +1028,15 @@ impl State {
                 host.name
             )));
         }
-        // Network plan: (ifname, vlan, static ip).
-        let plan = self.compose_network_plan(&host, interfaces.as_ref())?;
-        // Create the machine.
-        let mid = self.next_machine_id();
-        let system_id = self.fresh_system_id();
-        let hostname = match hostname {
-            Some(h) => h,
-            None => self.fresh_hostname(),
-        };
-        let vm_id = self.next_vm_id();
-        let uuid = crate::model::names::uuid(&mut self.rng);
+        Ok(())
+    }
+
+    /// The composed VM's disks, in the VM host's default storage pool.
+    fn compose_block_devices(
+        &mut self,
+        host: &VmHost,
+        storage: &[StorageConstraint],
+    ) -> Vec<BlockDevice> {
         let mut block_devices = Vec::new();
         for (i, c) in storage.iter().enumerate() {
             let id = self.next_block_id();
@@ -929,6 +1062,12 @@ impl State {
                     .or_else(|| host.storage_pools.first().map(|p| p.name.clone())),
             });
         }
+        block_devices
+    }
+
+    /// A composed VM's tags (`virtual`, and the VM host's console logging),
+    /// created when missing.
+    fn vm_tags(&mut self, host: &VmHost) -> std::collections::BTreeSet<String> {
         let mut tags = std::collections::BTreeSet::new();
         tags.insert("virtual".to_string());
         if host.tags.iter().any(|t| t == "pod-console-logging") {
@@ -946,99 +1085,45 @@ impl State {
                 },
             });
         }
-        let machine = Machine {
-            id: mid,
-            system_id: system_id.clone(),
-            hostname,
-            domain_id: domain_id.unwrap_or(crate::domain::state::DEFAULT_DOMAIN_ID),
-            description: String::new(),
-            hardware_uuid: uuid,
-            owner: None,
-            locked: false,
-            workload_annotations: Default::default(),
-            status: NodeStatus::New,
-            previous_status: NodeStatus::New,
-            error_description: String::new(),
-            status_message: None,
-            power_type: host.power_type.clone(),
-            power_state: PowerState::Off,
-            netboot: true,
-            architecture: arch,
-            cpu_count: cores as u32,
-            cpu_speed: cpu_speed.unwrap_or(host.cpu_speed as i64) as u32,
-            memory,
-            block_devices,
-            osystem: String::new(),
-            distro_series: String::new(),
-            hwe_kernel: None,
-            ephemeral_deploy: false,
-            enable_hw_sync: false,
-            enable_kernel_crash_dump: false,
-            install_kvm: false,
-            register_vmhost: false,
-            user_data: None,
-            agent_name: String::new(),
-            zone_id: zone_id.unwrap_or(DEFAULT_ZONE_ID),
-            pool_id: pool_id.unwrap_or(host.pool_id),
-            tags,
-            interfaces: Vec::new(),
-            pod_id: Some(vmhost_id),
-            virtualmachine_id: Some(vm_id),
-            dynamic,
-            commissioned: skip_commissioning,
-            timeline: Default::default(),
-            bios_boot_method: "uefi".into(),
-            system_vendor: "QEMU".into(),
-            system_product: "Standard PC (Q35 + ICH9, 2009)".into(),
-            cpu_model: "Intel Core Processor (Skylake)".into(),
-            commissioning_result_id: None,
-            installation_result_id: None,
+        tags
+    }
+
+    /// One interface of a composed VM on `vlan`, STATIC when `ip` is given.
+    fn add_vm_interface(&mut self, mid: u64, ifname: String, vlan: u64, ip: Option<IpAddr>) {
+        let iid = self.next_interface_id();
+        let mac = crate::model::names::mac(&mut self.rng);
+        let subnet = match ip {
+            Some(ip) => self.subnet_for_ip(ip),
+            None => self
+                .subnets
+                .values()
+                .find(|s| s.vlan_id == vlan)
+                .map(|s| s.id),
         };
-        self.insert_machine(machine);
-        for (ifname, vlan, ip) in plan {
-            let iid = self.next_interface_id();
-            let mac = crate::model::names::mac(&mut self.rng);
-            let subnet = match ip {
-                Some(ip) => self.subnet_for_ip(ip),
-                None => self
-                    .subnets
-                    .values()
-                    .find(|s| s.vlan_id == vlan)
-                    .map(|s| s.id),
-            };
-            let link = match ip {
-                Some(ip) => self.create_ip(AllocType::Sticky, Some(ip), subnet, None, Some(iid)),
-                None => self.create_ip(AllocType::Auto, None, subnet, None, Some(iid)),
-            };
-            self.interfaces.insert(
-                iid,
-                Interface {
-                    id: iid,
-                    machine_id: mid,
-                    name: ifname,
-                    iftype: "physical".into(),
-                    mac,
-                    vlan_id: Some(vlan),
-                    links: vec![link],
-                    tags: Vec::new(),
-                    link_speed: 0,
-                    interface_speed: 0,
-                    vendor: Some("Red Hat, Inc.".into()),
-                    product: Some("Virtio network device".into()),
-                },
-            );
-            if let Some(m) = self.machines.get_mut(&mid) {
-                m.interfaces.push(iid);
-            }
+        let link = match ip {
+            Some(ip) => self.create_ip(AllocType::Sticky, Some(ip), subnet, None, Some(iid)),
+            None => self.create_ip(AllocType::Auto, None, subnet, None, Some(iid)),
+        };
+        self.interfaces.insert(
+            iid,
+            Interface {
+                id: iid,
+                machine_id: mid,
+                name: ifname,
+                iftype: "physical".into(),
+                mac,
+                vlan_id: Some(vlan),
+                links: vec![link],
+                tags: Vec::new(),
+                link_speed: 0,
+                interface_speed: 0,
+                vendor: Some("Red Hat, Inc.".into()),
+                product: Some("Virtio network device".into()),
+            },
+        );
+        if let Some(m) = self.machines.get_mut(&mid) {
+            m.interfaces.push(iid);
         }
-        if skip_commissioning {
-            self.set_status(mid, NodeStatus::Ready);
-            self.emit(mid, ev::READY, "", None);
-        } else {
-            self.emit(mid, ev::NEW, "", None);
-            self.start_commissioning(mid, Some(user.id));
-        }
-        Ok(mid)
     }
 
     /// Which VLAN (and optionally static IP) each VM interface gets.

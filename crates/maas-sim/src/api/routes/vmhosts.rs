@@ -86,8 +86,14 @@ fn gone_if_removed(sh: &Api) -> Result<(), MaasError> {
     }
 }
 
+/// The VM host of the URL: a missing one is `Not Found` (piston's answer)
+/// for a read, `No Pod matches the given query.` (`get_object_or_404`)
+/// for every other action.
 fn vmhost_id(sh: &Api, c: &Ctx) -> Result<u64, MaasError> {
-    let not_found = || MaasError::http404("Not Found");
+    vmhost_id_or(sh, c, || MaasError::no_match("Pod"))
+}
+
+fn vmhost_id_or(sh: &Api, c: &Ctx, not_found: fn() -> MaasError) -> Result<u64, MaasError> {
     let id: u64 = c.arg(0).parse().map_err(|_| not_found())?;
     if sh.state.read().vmhosts.contains_key(&id) {
         Ok(id)
@@ -121,7 +127,7 @@ fn vmhosts_list(sh: &Api, _c: &Ctx) -> HandlerResult {
 
 fn vmhost_read(sh: &Api, c: &Ctx) -> HandlerResult {
     gone_if_removed(sh)?;
-    let id = vmhost_id(sh, c)?;
+    let id = vmhost_id_or(sh, c, || MaasError::http404("Not Found"))?;
     vmhost_reply(sh, id)
 }
 
