@@ -4,6 +4,7 @@
 //! ([`error::MaasError`]: MAAS's exception classes), never in HTTP types.
 
 pub(crate) mod constraints;
+pub(crate) mod dns;
 pub(crate) mod error;
 #[cfg(test)]
 mod invariants;
