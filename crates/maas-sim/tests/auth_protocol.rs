@@ -564,5 +564,17 @@ async fn hmac_sha1_signed_requests_as_maas_verifies_them() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // Behind a proxy: X-Forwarded-Host and X-Forwarded-Proto (MAAS sets
+    // USE_X_FORWARDED_HOST and SECURE_PROXY_SSL_HEADER).
+    let (header, _) = hmac_header(&key, "GET", "https://maas.proxy/MAAS/api/2.0/zones/", &[]);
+    let r = http()
+        .get(&url)
+        .header("X-Forwarded-Host", "maas.proxy")
+        .header("X-Forwarded-Proto", "https")
+        .header("Authorization", header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     sim.shutdown().await;
 }

@@ -135,7 +135,9 @@ impl NonceStore {
 pub(crate) struct OAuthInput<'a> {
     /// The HTTP method, upper case.
     pub(crate) method: &'a str,
-    /// `Host` as the client sent it.
+    /// `http` or `https` (`X-Forwarded-Proto`).
+    pub(crate) scheme: &'a str,
+    /// The host as Django reports it (`X-Forwarded-Host`, else `Host`).
     pub(crate) host: &'a str,
     /// The request path as received (percent-escapes kept).
     pub(crate) path: &'a str,
@@ -176,9 +178,9 @@ fn signed_params(
 }
 
 /// `OAuthRequest.get_normalized_http_url` of Django's
-/// `build_absolute_uri()`: `http://<Host><path>`, the path re-escaped as
-/// Django's `escape_uri_path` does, `:80` dropped.
-fn normalized_url(host: &str, path: &str) -> String {
+/// `build_absolute_uri()`: `<scheme>://<host><path>`, the path re-escaped as
+/// Django's `escape_uri_path` does, `:80` (http) or `:443` (https) dropped.
+fn normalized_url(scheme: &str, host: &str, path: &str) -> String {
     const SAFE: &[u8] = b"/:@&+$,-_.!~*'()";
     let decoded = unquote_bytes(path);
     let mut out = String::with_capacity(path.len());
@@ -189,8 +191,9 @@ fn normalized_url(host: &str, path: &str) -> String {
             out.push_str(&format!("%{b:02X}"));
         }
     }
-    let host = host.strip_suffix(":80").unwrap_or(host);
-    format!("http://{host}{out}")
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let host = host.strip_suffix(default_port).unwrap_or(host);
+    format!("{scheme}://{host}{out}")
 }
 
 /// RFC 5849 §3.4.1 as piston builds it: `METHOD&url&params`, every part
@@ -324,7 +327,7 @@ pub(crate) fn verify(
             key.clone(),
         )
     } else {
-        let url = normalized_url(input.host, input.path);
+        let url = normalized_url(input.scheme, input.host, input.path);
         let base = base_string(input.method, &url, &params);
         let signed = |base: &str| {
             constant_time_eq(
@@ -402,6 +405,7 @@ mod tests {
         let p = Params::new();
         let input = OAuthInput {
             method: "GET",
+            scheme: "http",
             host: "maas:5240",
             path: "/MAAS/api/2.0/zones/",
             header,
@@ -515,6 +519,7 @@ mod tests {
         let header = "OAuth realm=\"MAAS\", oauth_consumer_key=\"c\", oauth_token=\"t\", oauth_signature_method=\"HMAC-SHA1\", oauth_signature=\"zzz\", oauth_nonce=\"n\", oauth_timestamp=\"1\"";
         let input = OAuthInput {
             method: "POST",
+            scheme: "http",
             host: "maas.example:80",
             path: "/MAAS/api/2.0/machines/",
             header,
@@ -524,7 +529,11 @@ mod tests {
         };
         let h = parse_oauth_header(header).unwrap();
         let params = signed_params(&input, &h, true);
-        let base = base_string("POST", &normalized_url(input.host, input.path), &params);
+        let base = base_string(
+            "POST",
+            &normalized_url(input.scheme, input.host, input.path),
+            &params,
+        );
         assert_eq!(
             base,
             "POST&http%3A%2F%2Fmaas.example%2FMAAS%2Fapi%2F2.0%2Fmachines%2F&\
@@ -569,6 +578,7 @@ mod tests {
         let good = header(&sig, "h1");
         let input = OAuthInput {
             method: "GET",
+            scheme: "http",
             host: "maas:5240",
             path: "/MAAS/api/2.0/zones/",
             header: &good,

@@ -276,6 +276,28 @@ pub(crate) fn route(rest: &str) -> Option<RouteMatch> {
     None
 }
 
+/// `%XX` escapes decoded (invalid UTF-8 replaced), as WSGI's `PATH_INFO`.
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// What the dispatcher decided, for logging and fault injection.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DispatchInfo {
@@ -295,8 +317,10 @@ pub(crate) struct ApiRequest {
     pub(crate) query: Params,
     pub(crate) body: Params,
     pub(crate) authorization: String,
-    /// `Host` as the client sent it.
+    /// The host as Django reports it (`X-Forwarded-Host`, else `Host`).
     pub(crate) host: String,
+    /// `http`, or `https` behind a proxy that says so.
+    pub(crate) scheme: &'static str,
     /// The body was `multipart/form-data`.
     pub(crate) multipart: bool,
 }
@@ -310,10 +334,13 @@ pub(crate) async fn dispatch(shared: Arc<Api>, request: ApiRequest) -> (Reply, D
         body,
         authorization,
         host,
+        scheme,
         multipart,
     } = request;
     let mut info = DispatchInfo::default();
-    let rest = path.strip_prefix(API_ROOT).unwrap_or("");
+    // Django routes the decoded path (`cidr:10.0.0.0%2F24` is a CIDR).
+    let decoded = percent_decode(&path);
+    let rest = decoded.strip_prefix(API_ROOT).unwrap_or("");
     if rest == "describe/" || rest.ends_with("/describe/") {
         return (describe::reply(&host), info);
     }
@@ -335,6 +362,7 @@ pub(crate) async fn dispatch(shared: Arc<Api>, request: ApiRequest) -> (Reply, D
                 let mut nonces = shared.nonces.lock();
                 let input = auth::OAuthInput {
                     method: &m,
+                    scheme,
                     host: &host,
                     path: &path,
                     header: &authorization,

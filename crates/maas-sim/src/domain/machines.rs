@@ -868,9 +868,8 @@ impl State {
         self.unschedule(mid);
         self.emit_request(mid, req, Some(user.id), comment.as_deref());
         self.emit(mid, done, "", None);
-        if status == NodeStatus::Deploying {
-            self.release_auto_ips(mid);
-        }
+        // `abort_deploying` stops the machine and sets it Allocated; its
+        // AUTO addresses stay (released with the machine).
         self.set_status(mid, target);
         let on = self
             .machines

@@ -241,8 +241,9 @@ impl State {
                 if modes.contains(&lower.as_str()) {
                     Some(lower)
                 } else {
+                    // The form lower-cases the mode before checking it.
                     errors.entry("mode".into()).or_default().push(format!(
-                        "'{m}' is not a valid mode.  It should be one of: 'auto', 'dhcp', 'static', 'link_up'."
+                        "'{lower}' is not a valid mode.  It should be one of: 'auto', 'dhcp', 'static', 'link_up'."
                     ));
                     None
                 }
@@ -268,10 +269,15 @@ impl State {
                 if allowed.len() == 1 {
                     Some(allowed[0])
                 } else {
-                    errors.entry("subnet".into()).or_default().push(
+                    // An id the specifier field cannot find is named; any
+                    // other miss is the choice field's text.
+                    let msg = if spec.chars().all(|c| c.is_ascii_digit()) {
+                        format!("None found with id={spec}.")
+                    } else {
                         "Select a valid choice. That choice is not one of the available choices."
-                            .into(),
-                    );
+                            .to_string()
+                    };
+                    errors.entry("subnet".into()).or_default().push(msg);
                     None
                 }
             }
@@ -292,7 +298,9 @@ impl State {
         let default_gateway = data.bool_or("default_gateway", false).unwrap_or(false);
         if let Some(mode) = mode.as_deref() {
             match mode {
-                "auto" | "static" if subnet.is_none() && !errors.contains_key("subnet") => {
+                // The mode's own check comes after the field's: a subnet
+                // that was not found is also missing.
+                "auto" | "static" if subnet.is_none() => {
                     errors
                         .entry("subnet".into())
                         .or_default()

@@ -95,6 +95,31 @@ pub(crate) fn form_name(
     Ok(name)
 }
 
+/// A Django `forms.IntegerField` with bounds: absent or blank is `None`.
+pub(crate) fn form_int(
+    raw: Option<&str>,
+    min: Option<i64>,
+    max: Option<i64>,
+) -> Result<Option<i64>, String> {
+    let Some(v) = raw.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let n: i64 = v.parse().map_err(|_| "Enter a whole number.".to_string())?;
+    if let Some(min) = min
+        && n < min
+    {
+        return Err(format!(
+            "Ensure this value is greater than or equal to {min}."
+        ));
+    }
+    if let Some(max) = max
+        && n > max
+    {
+        return Err(format!("Ensure this value is less than or equal to {max}."));
+    }
+    Ok(Some(n))
+}
+
 /// One DNS label of `LABEL = [a-zA-Z0-9]([-a-zA-Z0-9]{0,62}[a-zA-Z0-9]){0,1}`
 /// (1 to 64 characters).
 fn dns_label(l: &str) -> bool {

@@ -89,13 +89,31 @@ pub(crate) async fn serve(
     }
 }
 
+/// The host Django reports: `X-Forwarded-Host` first (MAAS sets
+/// `USE_X_FORWARDED_HOST`), then `Host`.
 fn host_of(req: &Request<Body>) -> String {
-    req.headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.split(',').next().unwrap_or(h).trim().to_string())
+    };
+    header("x-forwarded-host")
+        .or_else(|| header(header::HOST.as_str()))
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// `https` when a proxy says so (`SECURE_PROXY_SSL_HEADER`), else `http`.
+fn scheme_of(req: &Request<Body>) -> &'static str {
+    match req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+    {
+        Some(p) if p.trim() == "https" => "https",
+        _ => "http",
+    }
 }
 
 fn to_response(r: Reply, api_headers: bool) -> Response<Body> {
@@ -202,6 +220,7 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Resp
     let kill = req.extensions().get::<ConnKill>().cloned();
     let method = req.method().clone();
     let host = host_of(&req);
+    let scheme = scheme_of(&req);
     let query = Params::parse_urlencoded(req.uri().query().unwrap_or("").as_bytes());
     let authorization = req
         .headers()
@@ -237,6 +256,7 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Resp
             body: form,
             authorization,
             host,
+            scheme,
             multipart,
         };
         let (r, i) = api::dispatch(shared.api.clone(), request).await;

@@ -23,6 +23,7 @@ pub(super) fn resources() -> Vec<ResourceDef> {
             &["name"],
             vec![
                 a("GET", None, "Read a tag.", tag_read),
+                admin(a("PUT", None, "Update a tag (admin).", tag_update)),
                 a("DELETE", None, "Delete a tag (admin).", tag_delete),
                 a(
                     "GET",
@@ -172,4 +173,58 @@ fn tag_update_nodes(sh: &Api, c: &Ctx) -> HandlerResult {
     Ok(Reply::json(
         &json!({"added": add.len(), "removed": remove.len()}),
     ))
+}
+
+/// `PUT tags/{name}/` (TagForm: name, comment, definition, kernel_opts;
+/// a rename follows on every tagged machine).
+fn tag_update(sh: &Api, c: &Ctx) -> HandlerResult {
+    let mut st = sh.write();
+    let old = c.arg(0).to_string();
+    let Some(mut tag) = st.tags.get(&old).cloned() else {
+        return Err(MaasError::no_match("Tag"));
+    };
+    let mut errors = std::collections::BTreeMap::new();
+    if let Some(raw) = c.body.get("name") {
+        match validate::form_name(Some(raw), NAME_MAX, validate::tag_name) {
+            Ok(n) if n != old && st.tags.contains_key(n) => {
+                errors.insert(
+                    "name".to_string(),
+                    vec!["Tag with this Name already exists.".to_string()],
+                );
+            }
+            Ok(n) => tag.name = n.to_string(),
+            Err(m) => {
+                errors.insert("name".to_string(), vec![m]);
+            }
+        }
+    }
+    if let Some(d) = c.body.get("definition") {
+        match validate::tag_definition(d) {
+            Ok(()) => tag.definition = d.to_string(),
+            Err(m) => {
+                errors.insert("definition".to_string(), vec![m]);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(MaasError::form(errors));
+    }
+    if let Some(comment) = c.body.get("comment") {
+        tag.comment = comment.to_string();
+    }
+    if let Some(k) = c.body.get("kernel_opts") {
+        tag.kernel_opts = Some(k.to_string());
+    }
+    if tag.name != old {
+        st.tags.remove(&old);
+        for m in st.machines.values_mut() {
+            if m.tags.remove(&old) {
+                m.tags.insert(tag.name.clone());
+            }
+        }
+    }
+    let v = render::tag(&tag);
+    st.tags.insert(tag.name.clone(), tag);
+    drop(st);
+    Ok(Reply::json(&v))
 }

@@ -23,6 +23,7 @@ pub(super) fn resources() -> Vec<ResourceDef> {
             &["name"],
             vec![
                 a("GET", None, "Read a zone.", zone_read),
+                admin(a("PUT", None, "Update a zone.", zone_update)),
                 admin(a("DELETE", None, "Delete a zone.", zone_delete)),
             ],
         )),
@@ -90,4 +91,41 @@ fn zone_delete(sh: &Api, c: &Ctx) -> HandlerResult {
         }
     }
     Ok(Reply::deleted())
+}
+
+/// `PUT zones/{name}/` (ZoneForm: name and description).
+fn zone_update(sh: &Api, c: &Ctx) -> HandlerResult {
+    let v = {
+        let mut st = sh.write();
+        let id = st
+            .zone_by_name(c.arg(0))
+            .map(|z| z.id)
+            .ok_or_else(|| MaasError::no_match("Zone"))?;
+        let name = match c.body.get("name") {
+            Some(raw) => Some(
+                validate::form_name(Some(raw), NAME_MAX, validate::model_name)
+                    .map_err(|m| MaasError::field("name", m))?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        if let Some(n) = &name
+            && st.zones.values().any(|z| &z.name == n && z.id != id)
+        {
+            return Err(MaasError::field(
+                "name",
+                "Physical zone with this Name already exists.",
+            ));
+        }
+        if let Some(z) = st.zones.get_mut(&id) {
+            if let Some(n) = name {
+                z.name = n;
+            }
+            if let Some(d) = c.body.get("description") {
+                z.description = d.to_string();
+            }
+        }
+        render::zone(&st, id)
+    };
+    Ok(Reply::json(&v))
 }
