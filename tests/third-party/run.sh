@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test-clients`: MAAS clients we did not write, driving the maas-sim binary.
-#   1. python-libmaas (pinned in python/requirements.txt) in a cached venv: pytest python/
+#   1. python-libmaas and oauthlib's RFC 5849 HMAC-SHA1/PLAINTEXT signer (pinned in
+#      python/requirements.txt) in a cached venv: pytest python/
 #   2. juju's gomaasapi v2 (Debian's golang-github-juju-gomaasapi-dev): go test ./... in go/
 # Missing prerequisites fail the run with a message; nothing is skipped.
 set -euo pipefail

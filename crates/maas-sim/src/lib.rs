@@ -1,7 +1,7 @@
 //! A MAAS 2.0 API simulator: MAAS's state machine, status codes and bodies, for tests.
 //!
 //! The simulator serves `/MAAS/api/2.0/` the way MAAS 3.4–3.8 does: OAuth
-//! PLAINTEXT verification with MAAS's error texts, operation dispatch
+//! PLAINTEXT and HMAC-SHA1 verification with MAAS's error texts, operation dispatch
 //! (`op` in the query, the body, or the `op-<name>` path), strict constraint
 //! forms, piston's JSON, `/describe/` generated from the same route table
 //! that routes requests, machines that move through MAAS's state machine on
@@ -32,49 +32,32 @@
 //! Users: `admin` (superuser, [`RunningSimulator::admin_api_key`]) and
 //! `user` (non-admin, [`RunningSimulator::user_api_key`]).
 //!
-//! Known deviations from MAAS are listed in `docs/maas-sim.md`; the notable
-//! one is that a bad OAuth signature's 401 text does not echo the secret.
+//! Known deviations from MAAS are listed in `docs/maas-sim.md`. As in MAAS,
+//! a bad PLAINTEXT signature's 401 text echoes the token secret.
 
+// Layers, lowest first; a module uses only its own layer and lower ones
+// (checked by tests/layers.rs).
 mod api;
-mod auth;
-mod clock;
-mod constraints;
-mod control;
-mod events;
-mod faults;
-#[cfg(test)]
-mod invariants;
-mod inventory;
-mod lifecycle;
-mod lxd_discovery;
+mod domain;
 mod model;
-mod names;
-mod network;
-mod params;
-mod pyfmt;
-mod render;
-mod server;
-mod sim;
-mod state;
-mod version;
-mod vmhost;
+mod runtime;
 
-pub use auth::{ApiKey, InvalidApiKey};
-pub use control::{Control, Counters, MachineState, RequestRecord, Snapshot};
-pub use faults::{OpFault, ScriptedFault};
-pub use inventory::{
+pub use api::faults::{OpFault, ScriptedFault};
+pub use domain::inventory::{
     DiskSpec, DomainSpec, InterfaceSpec, Inventory, InventoryError, MachineSpec, NamedSpec,
     RangeSpec, StoragePoolSpec, SubnetSpec, TagSpec, VmHostSpec,
 };
-pub use lxd_discovery::{LxdDiscovery, MAAS_PROJECT_DESCRIPTION, debian_architecture};
-pub use model::{NodeStatus, PowerState};
-pub use sim::{RunningSimulator, SimError, Simulator, SimulatorBuilder};
-pub use state::Timings;
-pub use version::{MaasVersion, UnknownVersion};
-pub use vmhost::{
+pub use domain::state::Timings;
+pub use domain::vmhost::{
     DiscoveredHost, DiscoveredStoragePool, DiscoveryError, DiscoveryRequest, SimulatedDiscovery,
     SimulatedHost, VmHostDiscovery, normalise_lxd_address,
 };
+pub use model::keys::{ApiKey, InvalidApiKey};
+pub use model::version::{MaasVersion, UnknownVersion};
+pub use model::{NodeStatus, PowerState};
+pub use runtime::control::{Control, Counters, MachineState, RequestRecord, Snapshot};
+pub use runtime::lxd_discovery::{LxdDiscovery, MAAS_PROJECT_DESCRIPTION, debian_architecture};
+pub use runtime::sim::{RunningSimulator, SimError, Simulator, SimulatorBuilder};
 
 /// The `X-MAAS-API-Hash` value (also `hash` in `/describe/`).
 pub fn api_hash() -> &'static str {

@@ -144,17 +144,23 @@ async fn oauth_failures_have_maas_bodies() {
     let r = with_header(&sim, oauth_header(sim.user_api_key(), &nonce, now_secs())).await;
     assert_eq!(r.status, StatusCode::OK);
 
-    // Bad signature: MAAS's message, without the secret.
+    // Bad signature: MAAS's message, which echoes the expected PLAINTEXT
+    // base string — the token secret (clients must redact it).
     let wrong = format!("{}:{}:wrongsecret", parts[0], parts[1]);
     let r = with_header(&sim, oauth_header(&wrong, &fresh_nonce(), now_secs())).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert!(
-        r.text
-            .starts_with("Authorization Error: 'Invalid signature."),
-        "{}",
-        r.text
+    assert_eq!(
+        r.text,
+        format!(
+            "Authorization Error: 'Invalid signature. Expected signature base string: &{}'",
+            parts[2]
+        )
     );
-    assert!(!r.text.contains(parts[2]));
+    assert_eq!(r.content_type(), "text/html; charset=utf-8");
+    assert_eq!(
+        r.header("www-authenticate").as_deref(),
+        Some("OAuth realm=\"OAuth\"")
+    );
 
     // Not OAuth at all: treated as unsigned.
     let r = with_header(&sim, "Bearer abc".into()).await;
@@ -432,5 +438,143 @@ async fn multipart_parts_in_base64_are_decoded() {
             .agent_name,
         "libmaas"
     );
+    sim.shutdown().await;
+}
+
+/// Send `method path` with an HMAC-SHA1 header over `signed` (the query
+/// and form fields the signer includes), the query in the URL and `form`
+/// as the body (`multipart` or urlencoded).
+#[allow(clippy::too_many_arguments)]
+async fn hmac_request(
+    sim: &maas_sim::RunningSimulator,
+    key: &str,
+    method: Method,
+    path: &str,
+    query: &[(&str, &str)],
+    form: &[(&str, &str)],
+    multipart: bool,
+    signed: &[(&str, &str)],
+) -> (Resp, String) {
+    let url = format!("{}/api/2.0/{path}", sim.endpoint());
+    let (header, base) = hmac_header(key, method.as_str(), &url, signed);
+    let mut req = http()
+        .request(method, &url)
+        .query(query)
+        .header("Authorization", header);
+    if multipart {
+        let mut f = reqwest::multipart::Form::new();
+        for (k, v) in form {
+            f = f.text(k.to_string(), v.to_string());
+        }
+        req = req.multipart(f);
+    } else if !form.is_empty() {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form.iter())
+            .finish();
+        req = req
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+    }
+    let r = req.send().await.unwrap();
+    let resp = Resp {
+        status: r.status(),
+        headers: r.headers().clone(),
+        text: r.text().await.unwrap(),
+    };
+    (resp, base)
+}
+
+#[tokio::test]
+async fn hmac_sha1_signed_requests_as_maas_verifies_them() {
+    let sim = start(builder().machines(3)).await;
+    let key = sim.admin_api_key().to_string();
+
+    // GET: query parameters are signed.
+    let q = [("op", "list_allocated")];
+    let (r, _) = hmac_request(&sim, &key, Method::GET, "machines/", &q, &[], false, &q).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // Leaving them out of the signature is a bad signature, and MAAS's 401
+    // shows the base string it expected, query included.
+    let (r, base) = hmac_request(&sim, &key, Method::GET, "machines/", &q, &[], false, &[]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.content_type(), "text/html; charset=utf-8");
+    assert_eq!(
+        r.header("www-authenticate").as_deref(),
+        Some("OAuth realm=\"OAuth\"")
+    );
+    let prefix = "Authorization Error: 'Invalid signature. Expected signature base string: ";
+    let expected = r
+        .text
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{}", r.text));
+    assert!(
+        expected.starts_with("GET&http%3A%2F%2F127.0.0.1%3A"),
+        "{expected}"
+    );
+    assert!(expected.ends_with("%26op%3Dlist_allocated'"), "{expected}");
+    assert_ne!(expected.trim_end_matches('\''), base);
+
+    // POST urlencoded: the body is signed (RFC 5849 and piston agree).
+    let form = [("name", "hmac-zone")];
+    let (r, _) = hmac_request(&sim, &key, Method::POST, "zones/", &[], &form, false, &form).await;
+    assert_eq!(r.ok()["name"], "hmac-zone");
+    let form = [("name", "hmac-zone-2")];
+    let (r, _) = hmac_request(&sim, &key, Method::POST, "zones/", &[], &form, false, &[]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+
+    // POST multipart: piston signs the fields (they are request.POST),
+    // RFC 5849 signers leave them out; both are accepted.
+    let form = [("name", "hmac-mp-1")];
+    let (r, _) = hmac_request(&sim, &key, Method::POST, "zones/", &[], &form, true, &form).await;
+    assert_eq!(r.ok()["name"], "hmac-mp-1");
+    let form = [("name", "hmac-mp-2")];
+    let (r, _) = hmac_request(&sim, &key, Method::POST, "zones/", &[], &form, true, &[]).await;
+    assert_eq!(r.ok()["name"], "hmac-mp-2");
+
+    // PUT: piston signs no body (only POST bodies are in request.POST).
+    let m = Maas::admin(&sim).allocate(&[]).await;
+    let path = format!("machines/{}/", sid(&m));
+    let form = [("description", "put-by-hmac")];
+    let (r, _) = hmac_request(&sim, &key, Method::PUT, &path, &[], &form, false, &[]).await;
+    assert_eq!(r.ok()["description"], "put-by-hmac");
+    let (r, _) = hmac_request(&sim, &key, Method::PUT, &path, &[], &form, false, &form).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+
+    // A wrong secret: 401 with the expected base string (no secret in it).
+    let parts: Vec<&str> = key.split(':').collect();
+    let wrong = format!("{}:{}:not-the-secret", parts[0], parts[1]);
+    let (r, base) = hmac_request(&sim, &wrong, Method::GET, "zones/", &[], &[], false, &[]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.text, format!("{prefix}{base}'"));
+    assert!(!r.text.contains(parts[2]));
+
+    // The host is the one the client sent (`Host`), as Django sees it.
+    let url = format!("{}/api/2.0/zones/", sim.endpoint());
+    let (header, _) = hmac_header(
+        &key,
+        "GET",
+        "http://maas.example:5240/MAAS/api/2.0/zones/",
+        &[],
+    );
+    let r = http()
+        .get(&url)
+        .header("Host", "maas.example:5240")
+        .header("Authorization", header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Behind a proxy: X-Forwarded-Host and X-Forwarded-Proto (MAAS sets
+    // USE_X_FORWARDED_HOST and SECURE_PROXY_SSL_HEADER).
+    let (header, _) = hmac_header(&key, "GET", "https://maas.proxy/MAAS/api/2.0/zones/", &[]);
+    let r = http()
+        .get(&url)
+        .header("X-Forwarded-Host", "maas.proxy")
+        .header("X-Forwarded-Proto", "https")
+        .header("Authorization", header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     sim.shutdown().await;
 }

@@ -293,7 +293,7 @@ async fn deploy_ready_machine_allocates_it_and_invalid_series() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         r.text,
-        r#"{"distro_series": ["'warty' is not a valid distro_series.  It should be one of: 'ubuntu/focal', 'ubuntu/jammy', 'ubuntu/noble'."]}"#
+        r#"{"distro_series": ["'warty' is not a valid distro_series.  It should be one of: '', 'ubuntu/focal', 'ubuntu/jammy', 'ubuntu/noble'."]}"#
     );
     assert_eq!(
         sim.control().machine(&id).unwrap().status,

@@ -1,20 +1,81 @@
 //! The MAAS API under `/MAAS/api/2.0/`: one route table drives routing,
 //! dispatch (`op` from query, body or `op-<name>` path) and `/describe/`.
 
+pub(crate) mod auth;
 pub(crate) mod describe;
-mod handlers;
+pub(crate) mod faults;
+pub(crate) mod render;
 pub(crate) mod reply;
+mod routes;
 
-pub(crate) use reply::{ApiError, Reply};
+pub(crate) use reply::Reply;
 
-use crate::auth::{self, AuthOutcome};
-use crate::faults::FaultDecision;
+use crate::domain::error::MaasError;
+
+use crate::domain::params::Params;
+use crate::domain::store::Store;
 use crate::model::User;
-use crate::params::Params;
-use crate::sim::Shared;
+use auth::AuthOutcome;
+use auth::NonceStore;
+use faults::FaultDecision;
+use faults::Faults;
 use futures::future::BoxFuture;
 use http::{Method, StatusCode};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
+
+/// What the API layer works with: the domain's store, plus the request
+/// machinery of its own (OAuth nonces, injected faults, rendered JSON).
+pub(crate) struct Api {
+    pub(crate) store: Store,
+    pub(crate) nonces: Mutex<NonceStore>,
+    pub(crate) faults: Mutex<Faults>,
+    render_cache: Mutex<HashMap<u64, (u64, bytes::Bytes)>>,
+}
+
+impl Deref for Api {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl Api {
+    pub(crate) fn new(store: Store, faults: Faults) -> Api {
+        Api {
+            store,
+            nonces: Mutex::new(NonceStore::default()),
+            faults: Mutex::new(faults),
+            render_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forget nonces and rendered JSON (after a reset).
+    pub(crate) fn clear_caches(&self) {
+        self.render_cache.lock().clear();
+        self.nonces.lock().clear();
+    }
+
+    /// Rendered machine JSON cached for `generation`, if any.
+    pub(crate) fn cached_render(&self, machine_id: u64, generation: u64) -> Option<bytes::Bytes> {
+        self.render_cache
+            .lock()
+            .get(&machine_id)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, b)| b.clone())
+    }
+
+    /// Remember rendered machine JSON for `generation`.
+    pub(crate) fn store_render(&self, machine_id: u64, generation: u64, body: bytes::Bytes) {
+        let mut cache = self.render_cache.lock();
+        if cache.len() > 50_000 {
+            cache.clear();
+        }
+        cache.insert(machine_id, (generation, body));
+    }
+}
 
 /// The API root path.
 pub(crate) const API_ROOT: &str = "/MAAS/api/2.0/";
@@ -30,8 +91,8 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// The authenticated user (auth handlers always have one).
-    pub(crate) fn user(&self) -> Result<&User, ApiError> {
-        self.user.as_ref().ok_or_else(|| ApiError::forbidden(""))
+    pub(crate) fn user(&self) -> Result<&User, MaasError> {
+        self.user.as_ref().ok_or_else(|| MaasError::forbidden(""))
     }
 
     /// Path parameter `i` (empty when missing).
@@ -40,9 +101,9 @@ impl Ctx {
     }
 }
 
-pub(crate) type HandlerResult = Result<Reply, ApiError>;
-pub(crate) type SyncFn = fn(&Shared, &Ctx) -> HandlerResult;
-pub(crate) type AsyncFn = fn(Arc<Shared>, Ctx) -> BoxFuture<'static, HandlerResult>;
+pub(crate) type HandlerResult = Result<Reply, MaasError>;
+pub(crate) type SyncFn = fn(&Api, &Ctx) -> HandlerResult;
+pub(crate) type AsyncFn = fn(Arc<Api>, Ctx) -> BoxFuture<'static, HandlerResult>;
 
 /// How an action runs.
 #[derive(Clone, Copy)]
@@ -132,7 +193,7 @@ impl ResourceDef {
 /// The route table (built once).
 pub(crate) fn table() -> &'static [ResourceDef] {
     static TABLE: OnceLock<Vec<ResourceDef>> = OnceLock::new();
-    TABLE.get_or_init(handlers::build_table)
+    TABLE.get_or_init(routes::build_table)
 }
 
 /// A matched route.
@@ -215,6 +276,28 @@ pub(crate) fn route(rest: &str) -> Option<RouteMatch> {
     None
 }
 
+/// `%XX` escapes decoded (invalid UTF-8 replaced), as WSGI's `PATH_INFO`.
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// What the dispatcher decided, for logging and fault injection.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DispatchInfo {
@@ -225,24 +308,45 @@ pub(crate) struct DispatchInfo {
     pub(crate) drop_connection: bool,
 }
 
-/// Answer one API request (`path` starts with `/MAAS/api/2.0/`).
-pub(crate) async fn dispatch(
-    shared: Arc<Shared>,
-    method: Method,
-    path: String,
-    query: Params,
-    body: Params,
-    authorization: String,
-    host: String,
-) -> (Reply, DispatchInfo) {
+/// One request to the API, as the server read it.
+#[derive(Debug)]
+pub(crate) struct ApiRequest {
+    pub(crate) method: Method,
+    /// Starts with `/MAAS/api/2.0/`.
+    pub(crate) path: String,
+    pub(crate) query: Params,
+    pub(crate) body: Params,
+    pub(crate) authorization: String,
+    /// The host as Django reports it (`X-Forwarded-Host`, else `Host`).
+    pub(crate) host: String,
+    /// `http`, or `https` behind a proxy that says so.
+    pub(crate) scheme: &'static str,
+    /// The body was `multipart/form-data`.
+    pub(crate) multipart: bool,
+}
+
+/// Answer one API request.
+pub(crate) async fn dispatch(shared: Arc<Api>, request: ApiRequest) -> (Reply, DispatchInfo) {
+    let ApiRequest {
+        method,
+        path,
+        query,
+        body,
+        authorization,
+        host,
+        scheme,
+        multipart,
+    } = request;
     let mut info = DispatchInfo::default();
-    let rest = path.strip_prefix(API_ROOT).unwrap_or("");
+    // Django routes the decoded path (`cidr:10.0.0.0%2F24` is a CIDR).
+    let decoded = percent_decode(&path);
+    let rest = decoded.strip_prefix(API_ROOT).unwrap_or("");
     if rest == "describe/" || rest.ends_with("/describe/") {
         return (describe::reply(&host), info);
     }
     let Some(found) = route(rest) else {
         return (
-            ApiError::not_found(format!("Unknown API endpoint: {path}.")).into(),
+            MaasError::not_found(format!("Unknown API endpoint: {path}.")).into(),
             info,
         );
     };
@@ -256,10 +360,18 @@ pub(crate) async fn dispatch(
             let outcome = {
                 let st = shared.state.read();
                 let mut nonces = shared.nonces.lock();
+                let input = auth::OAuthInput {
+                    method: &m,
+                    scheme,
+                    host: &host,
+                    path: &path,
+                    header: &authorization,
+                    query: &query,
+                    body: &body,
+                    multipart,
+                };
                 auth::verify(
-                    &authorization,
-                    &query,
-                    &body,
+                    &input,
                     &st.tokens,
                     &mut nonces,
                     shared.clock.wall_unix_secs(),
@@ -276,7 +388,7 @@ pub(crate) async fn dispatch(
                     return (reply, info);
                 }
                 AuthOutcome::BadRequest(msg) => {
-                    return (ApiError::bad_request(msg).into(), info);
+                    return (MaasError::bad_request(msg).into(), info);
                 }
                 AuthOutcome::NotSigned => match anon {
                     Some(a) if a.allowed_methods().contains(&m.as_str()) => (a, None),
@@ -291,7 +403,7 @@ pub(crate) async fn dispatch(
         }
         (None, None) => {
             return (
-                ApiError::not_found(format!("Unknown API endpoint: {path}.")).into(),
+                MaasError::not_found(format!("Unknown API endpoint: {path}.")).into(),
                 info,
             );
         }
@@ -318,7 +430,7 @@ pub(crate) async fn dispatch(
     let Some(action) = handler.find(&m, op.as_deref()) else {
         let shown = op.as_deref().unwrap_or("None");
         return (
-            ApiError::bad_request(format!("Unrecognised signature: method={m} op={shown}")).into(),
+            MaasError::bad_request(format!("Unrecognised signature: method={m} op={shown}")).into(),
             info,
         );
     };
@@ -332,10 +444,10 @@ pub(crate) async fn dispatch(
         ]
         .contains(&handler.name)
     {
-        return (ApiError::gone(reply::VMHOST_REMOVED).into(), info);
+        return (MaasError::gone(reply::VMHOST_REMOVED).into(), info);
     }
     if action.admin && !user.as_ref().map(|u| u.is_superuser).unwrap_or(false) {
-        return (ApiError::admin_only().into(), info);
+        return (MaasError::admin_only().into(), info);
     }
 
     // Fault injection (after routing, so faults can target operations).

@@ -1,11 +1,11 @@
 //! Responses as MAAS builds them: status, content type and body, in one
 //! place so texts and types are easy to check against the source.
 
-use crate::pyfmt;
+use crate::domain::error::MaasError;
+use crate::model::pyfmt;
 use bytes::Bytes;
 use http::StatusCode;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// `text/plain; charset=utf-8` (MAAS exceptions, validation messages).
 pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
@@ -77,85 +77,45 @@ impl Reply {
     }
 }
 
-/// An error response (the status and body MAAS would send).
-#[derive(Debug, Clone)]
-pub(crate) struct ApiError(pub(crate) Reply);
-
-impl ApiError {
-    fn text(status: StatusCode, msg: impl Into<String>) -> ApiError {
-        ApiError(Reply::text(status, TEXT, msg))
-    }
-
-    /// 400 `text/plain` (`MAASAPIBadRequest`, single validation message).
-    pub(crate) fn bad_request(msg: impl Into<String>) -> ApiError {
-        ApiError::text(StatusCode::BAD_REQUEST, msg)
-    }
-
-    /// 400 JSON `{"field": ["msg"]}` (form errors).
-    pub(crate) fn form(errors: BTreeMap<String, Vec<String>>) -> ApiError {
-        ApiError(Reply::new(
-            StatusCode::BAD_REQUEST,
-            Some(JSON),
-            pyfmt::json_compact(&errors),
-        ))
-    }
-
-    /// 400 JSON with one field error.
-    pub(crate) fn field(field: &str, msg: impl Into<String>) -> ApiError {
-        let mut m = BTreeMap::new();
-        m.insert(field.to_string(), vec![msg.into()]);
-        ApiError::form(m)
-    }
-
-    /// 403 `text/plain` (`PermissionDenied`, often empty).
-    pub(crate) fn forbidden(msg: impl Into<String>) -> ApiError {
-        ApiError::text(StatusCode::FORBIDDEN, msg)
-    }
-
-    /// 403 for `@admin_method`.
-    pub(crate) fn admin_only() -> ApiError {
-        ApiError::forbidden("This method is reserved for admin users.")
-    }
-
-    /// 404 `text/plain` (`Http404` / `MAASAPINotFound`).
-    pub(crate) fn not_found(msg: impl Into<String>) -> ApiError {
-        ApiError::text(StatusCode::NOT_FOUND, msg)
-    }
-
-    /// 404 `No <Model> matches the given query.`
-    pub(crate) fn no_match(model: &str) -> ApiError {
-        ApiError::not_found(format!("No {model} matches the given query."))
-    }
-
-    /// 409 `text/plain` (`NodeStateViolation`, `NodesNotAvailable`).
-    pub(crate) fn conflict(msg: impl Into<String>) -> ApiError {
-        ApiError::text(StatusCode::CONFLICT, msg)
-    }
-
-    /// 410 `text/plain`.
-    pub(crate) fn gone(msg: impl Into<String>) -> ApiError {
-        ApiError::text(StatusCode::GONE, msg)
-    }
-
-    /// 503 `text/plain` (`PodProblem`, IP exhaustion, power problems).
-    pub(crate) fn unavailable(msg: impl Into<String>) -> ApiError {
-        ApiError::text(StatusCode::SERVICE_UNAVAILABLE, msg)
-    }
-
-    /// The body as text (for tests and logs).
-    pub(crate) fn body_text(&self) -> String {
-        String::from_utf8_lossy(&self.0.body).into_owned()
-    }
-}
-
-impl From<ApiError> for Reply {
-    fn from(e: ApiError) -> Reply {
-        e.0
+impl From<MaasError> for Reply {
+    /// MAAS's response for each exception class.
+    fn from(e: MaasError) -> Reply {
+        let text = |status, ct, msg: String| Reply::text(status, ct, msg);
+        match e {
+            MaasError::BadRequest(m) => text(StatusCode::BAD_REQUEST, TEXT, m),
+            MaasError::Form(errors) => Reply::new(
+                StatusCode::BAD_REQUEST,
+                Some(JSON),
+                pyfmt::json_compact(&errors),
+            ),
+            // Through the middleware: `application/json`, no charset.
+            MaasError::ModelValidation(errors) => Reply::new(
+                StatusCode::BAD_REQUEST,
+                Some(JSON_BARE),
+                pyfmt::json_compact(&errors),
+            ),
+            MaasError::Forbidden(m) => text(StatusCode::FORBIDDEN, TEXT, m),
+            MaasError::ForbiddenPlain(m) => text(StatusCode::FORBIDDEN, PLAIN, m),
+            MaasError::NotFound(m) => text(StatusCode::NOT_FOUND, TEXT, m),
+            // Piston answers Http404 itself: no charset.
+            MaasError::Http404(m) => text(StatusCode::NOT_FOUND, PLAIN, m),
+            MaasError::Conflict(m) => text(StatusCode::CONFLICT, TEXT, m),
+            MaasError::RetriesExhausted => lock_page(),
+            MaasError::Gone(m) => text(StatusCode::GONE, TEXT, m),
+            MaasError::Unavailable(m) => text(StatusCode::SERVICE_UNAVAILABLE, TEXT, m),
+            MaasError::Internal(m) => text(StatusCode::INTERNAL_SERVER_ERROR, TEXT, m),
+        }
     }
 }
 
 /// The 3.8 answer of every VM host endpoint.
 pub(crate) const VMHOST_REMOVED: &str = "VM host (KVM) support has been removed from MAAS.";
 
-/// The page MAAS serves when its transaction retries are exhausted.
-pub(crate) const LOCK_PAGE: &str = "<!DOCTYPE html>\n<html lang=\"en\">\n  <head>\n    <title>Error: Conflict Error</title>\n  </head>\n  <body>\n    <h2>\n      Conflict error. Try your request again, as it will most likely succeed.\n    </h2>\n  </body>\n</html>\n";
+/// The page MAAS serves when its transaction retries are exhausted
+/// (`templates/409.html`, with `Retry-After: 5`).
+pub(crate) const LOCK_PAGE: &str = "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">\n<html xmlns=\"http://www.w3.org/1999/xhtml\" xml:lang=\"en\" lang=\"en\">\n  <head>\n    <title>Error: Conflict Error</title>\n  </head>\n  <body>\n    <h2 class=\"p-heading--four\">\n      Conflict error. Try your request again, as it will most likely succeed.\n    </h2>\n  </body>\n</html>\n";
+
+/// The 409 lock page as MAAS sends it.
+pub(crate) fn lock_page() -> Reply {
+    Reply::text(StatusCode::CONFLICT, HTML, LOCK_PAGE).with_header("Retry-After", "5")
+}

@@ -2,10 +2,12 @@
 //! pools, tags, subnets, machines and VM hosts, and the deterministic
 //! generator behind `--machines N`.
 
+use crate::domain::state::{
+    ADMIN_ID, DEFAULT_DOMAIN_ID, DEFAULT_POOL_ID, DEFAULT_ZONE_ID, State, USER_ID,
+};
+use crate::domain::vmhost::{DiscoveredHost, DiscoveredStoragePool, SimulatedHost};
+use crate::model::names;
 use crate::model::*;
-use crate::names;
-use crate::state::{ADMIN_ID, DEFAULT_DOMAIN_ID, DEFAULT_POOL_ID, DEFAULT_ZONE_ID, State, USER_ID};
-use crate::vmhost::{DiscoveredHost, DiscoveredStoragePool, SimulatedHost};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -15,6 +17,11 @@ use std::path::Path;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Inventory {
+    /// The architectures MAAS has boot images for (`arch/subarch`); they are
+    /// the only ones `arch` constraints accept. Default: `amd64/generic`
+    /// and `arm64/generic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_architectures: Option<Vec<String>>,
     /// Zones besides `default`.
     #[serde(default)]
     pub zones: Vec<NamedSpec>,
@@ -361,6 +368,49 @@ const GEN_ZONES: &[&str] = &["zone-a", "zone-b", "zone-c"];
 const GEN_POOLS: &[&str] = &["gpu", "storage"];
 const GEN_TAGS: &[&str] = &["gpu", "ssd", "nvme", "virtual", "highmem", "vmhost-capable"];
 
+/// Where a spec puts its machine.
+struct Placement {
+    zone_id: u64,
+    pool_id: u64,
+    domain_id: u64,
+    pod_id: Option<u64>,
+}
+
+/// The hardware a machine reports: a QEMU VM for `lxd`/`virsh` power,
+/// else a rack server.
+struct Hardware {
+    system_vendor: &'static str,
+    system_product: &'static str,
+    cpu_model: &'static str,
+    nic_vendor: &'static str,
+    nic_product: &'static str,
+    link_speed: u64,
+}
+
+impl Hardware {
+    fn for_power_type(power_type: &str) -> Hardware {
+        if matches!(power_type, "lxd" | "virsh") {
+            Hardware {
+                system_vendor: "QEMU",
+                system_product: "Standard PC (Q35 + ICH9, 2009)",
+                cpu_model: "Intel Core Processor (Skylake)",
+                nic_vendor: "Red Hat, Inc.",
+                nic_product: "Virtio network device",
+                link_speed: 0,
+            }
+        } else {
+            Hardware {
+                system_vendor: "Dell Inc.",
+                system_product: "PowerEdge R650",
+                cpu_model: "Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz",
+                nic_vendor: "Intel Corporation",
+                nic_product: "Ethernet Controller X710",
+                link_speed: 10000,
+            }
+        }
+    }
+}
+
 impl State {
     /// Default networking: `fabric-0`, untagged, DHCP, `10.0.0.0/16`.
     pub(crate) fn ensure_default_network(&mut self) {
@@ -445,8 +495,11 @@ impl State {
     pub(crate) fn apply_inventory(
         &mut self,
         inv: &Inventory,
-        discovery: &crate::vmhost::SimulatedDiscovery,
+        discovery: &crate::domain::vmhost::SimulatedDiscovery,
     ) -> Result<(), InventoryError> {
+        if let Some(arches) = &inv.boot_architectures {
+            self.usable_architectures = arches.iter().cloned().collect();
+        }
         for z in &inv.zones {
             if self.zone_by_name(&z.name).is_none() {
                 self.add_zone(&z.name, &z.description);
@@ -519,7 +572,7 @@ impl State {
             if !h.registered {
                 continue;
             }
-            let mut params = crate::params::Params::new();
+            let mut params = crate::domain::params::Params::new();
             params.push("type", h.power_type.clone().unwrap_or_else(|| "lxd".into()));
             params.push("power_address", h.power_address.clone());
             params.push("name", h.name.clone());
@@ -545,7 +598,7 @@ impl State {
                 params.push("password", pw.clone());
             }
             let draft = self.prepare_vmhost(&params, None).map_err(|e| {
-                InventoryError::Invalid(format!("VM host {}: {}", h.name, e.body_text()))
+                InventoryError::Invalid(format!("VM host {}: {}", h.name, e.text()))
             })?;
             let id = self.save_vmhost(draft, Some(resources));
             if let Some(host) = &h.host {
@@ -571,107 +624,22 @@ impl State {
         &mut self,
         spec: &MachineSpec,
     ) -> Result<String, InventoryError> {
-        let zone_id = match &spec.zone {
-            Some(z) => self
-                .zone_by_name(z)
-                .map(|z| z.id)
-                .ok_or_else(|| InventoryError::Invalid(format!("unknown zone '{z}'")))?,
-            None => DEFAULT_ZONE_ID,
-        };
-        let pool_id = match &spec.pool {
-            Some(p) => self
-                .pool_by_name(p)
-                .map(|p| p.id)
-                .ok_or_else(|| InventoryError::Invalid(format!("unknown pool '{p}'")))?,
-            None => DEFAULT_POOL_ID,
-        };
-        let domain_id = match &spec.domain {
-            Some(d) => self
-                .domain_by_name(d)
-                .map(|d| d.id)
-                .ok_or_else(|| InventoryError::Invalid(format!("unknown domain '{d}'")))?,
-            None => DEFAULT_DOMAIN_ID,
-        };
-        let pod_id = match &spec.vm_host {
-            Some(name) => Some(
-                self.vmhosts
-                    .values()
-                    .find(|h| &h.name == name)
-                    .map(|h| h.id)
-                    .ok_or_else(|| InventoryError::Invalid(format!("unknown VM host '{name}'")))?,
-            ),
-            None => None,
-        };
-        let system_id = match &spec.system_id {
-            Some(s) if self.by_system_id.contains_key(s) => {
-                return Err(InventoryError::Invalid(format!(
-                    "duplicate system_id '{s}'"
-                )));
-            }
-            Some(s) => s.clone(),
-            None => self.fresh_system_id(),
-        };
-        let hostname = match &spec.hostname {
-            Some(h) if self.by_hostname.contains_key(h) => {
-                return Err(InventoryError::Invalid(format!("duplicate hostname '{h}'")));
-            }
-            Some(h) => h.clone(),
-            None => self.fresh_hostname(),
-        };
+        let Placement {
+            zone_id,
+            pool_id,
+            domain_id,
+            pod_id,
+        } = self.spec_placement(spec)?;
+        let (system_id, hostname) = self.spec_identity(spec)?;
         for t in &spec.tags {
             self.ensure_tag(t);
         }
         let status = spec.status.unwrap_or(NodeStatus::Ready);
-        let owner =
-            if matches!(
-                status,
-                NodeStatus::Allocated
-                    | NodeStatus::Deployed
-                    | NodeStatus::Deploying
-                    | NodeStatus::FailedDeployment
-                    | NodeStatus::Releasing
-                    | NodeStatus::DiskErasing
-            ) {
-                match spec.owner.as_deref() {
-                    Some(name) => Some(self.user_by_name(name).map(|u| u.id).ok_or_else(|| {
-                        InventoryError::Invalid(format!("unknown owner '{name}'"))
-                    })?),
-                    None => Some(ADMIN_ID),
-                }
-            } else {
-                None
-            };
+        let owner = self.spec_owner(spec, status)?;
         let mid = self.next_machine_id();
-        let disks = if spec.disks.is_empty() {
-            vec![DiskSpec {
-                size_gb: 100,
-                tags: Vec::new(),
-            }]
-        } else {
-            spec.disks.clone()
-        };
-        let mut block_devices = Vec::new();
-        for (i, d) in disks.iter().enumerate() {
-            let id = self.next_block_id();
-            let pid = self.next_block_id();
-            let serial = names::key_part(&mut self.rng, 12);
-            block_devices.push(BlockDevice {
-                id,
-                partition_id: pid,
-                name: format!("sd{}", (b'a' + (i as u8 % 26)) as char),
-                size: d.size_gb * 1_000_000_000,
-                model: if d.tags.iter().any(|t| t == "ssd" || t == "nvme") {
-                    "Samsung SSD 870".into()
-                } else {
-                    "ST4000NM0035".into()
-                },
-                serial,
-                tags: d.tags.clone(),
-                storage_pool: None,
-            });
-        }
+        let block_devices = self.spec_block_devices(spec);
         let power_type = spec.power_type.clone().unwrap_or_else(|| "ipmi".into());
-        let virtual_ = matches!(power_type.as_str(), "lxd" | "virsh");
+        let hw = Hardware::for_power_type(&power_type);
         let uuid = names::uuid(&mut self.rng);
         let architecture = spec
             .architecture
@@ -738,21 +706,9 @@ impl State {
             commissioned: status != NodeStatus::New,
             timeline: Default::default(),
             bios_boot_method: "uefi".into(),
-            system_vendor: if virtual_ {
-                "QEMU".into()
-            } else {
-                "Dell Inc.".into()
-            },
-            system_product: if virtual_ {
-                "Standard PC (Q35 + ICH9, 2009)".into()
-            } else {
-                "PowerEdge R650".into()
-            },
-            cpu_model: if virtual_ {
-                "Intel Core Processor (Skylake)".into()
-            } else {
-                "Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz".into()
-            },
+            system_vendor: hw.system_vendor.into(),
+            system_product: hw.system_product.into(),
+            cpu_model: hw.cpu_model.into(),
             commissioning_result_id: None,
             installation_result_id: None,
         };
@@ -770,7 +726,6 @@ impl State {
                 m.virtualmachine_id = Some(vm);
             }
         }
-        // Interfaces.
         let ifaces = if spec.interfaces.is_empty() {
             vec![InterfaceSpec {
                 name: "eth0".into(),
@@ -784,90 +739,221 @@ impl State {
             spec.interfaces.clone()
         };
         for ispec in &ifaces {
-            let subnet_id = match &ispec.subnet {
-                Some(s) => self
-                    .subnets_matching(s)
-                    .ok()
-                    .and_then(|v| v.first().copied())
-                    .ok_or_else(|| InventoryError::Invalid(format!("unknown subnet '{s}'")))?,
-                None => self
-                    .subnets
-                    .keys()
-                    .next()
-                    .copied()
-                    .ok_or_else(|| InventoryError::Invalid("no subnet".into()))?,
-            };
-            let vlan_id = self.subnets.get(&subnet_id).map(|s| s.vlan_id);
-            let iid = self.next_interface_id();
-            let mac = ispec
-                .mac
-                .clone()
-                .unwrap_or_else(|| names::mac(&mut self.rng));
-            let mode = ispec.mode.clone().unwrap_or_else(|| "auto".into());
-            let link = match mode.as_str() {
-                "static" => {
-                    let ip = match ispec.ip {
-                        Some(ip) => {
-                            if self.ip_index.contains_key(&ip) {
-                                return Err(InventoryError::Invalid(format!(
-                                    "address {ip} used twice"
-                                )));
-                            }
-                            ip
-                        }
-                        None => self
-                            .pick_free_ip(subnet_id)
-                            .ok_or_else(|| InventoryError::Invalid("subnet exhausted".into()))?,
-                    };
-                    self.create_ip(
-                        AllocType::Sticky,
-                        Some(ip),
-                        Some(subnet_id),
-                        None,
-                        Some(iid),
-                    )
-                }
-                "dhcp" => self.create_ip(AllocType::Dhcp, None, Some(subnet_id), None, Some(iid)),
-                "link_up" => {
-                    self.create_ip(AllocType::Sticky, None, Some(subnet_id), None, Some(iid))
-                }
-                "auto" => self.create_ip(AllocType::Auto, None, Some(subnet_id), None, Some(iid)),
-                other => {
-                    return Err(InventoryError::Invalid(format!(
-                        "unknown link mode '{other}'"
-                    )));
-                }
-            };
-            let speed = ispec.link_speed.unwrap_or(if virtual_ { 0 } else { 10000 });
-            self.interfaces.insert(
-                iid,
-                Interface {
-                    id: iid,
-                    machine_id: mid,
-                    name: ispec.name.clone(),
-                    iftype: "physical".into(),
-                    mac,
-                    vlan_id,
-                    links: vec![link],
-                    tags: Vec::new(),
-                    link_speed: speed,
-                    interface_speed: speed,
-                    vendor: Some(if virtual_ {
-                        "Red Hat, Inc.".into()
-                    } else {
-                        "Intel Corporation".into()
-                    }),
-                    product: Some(if virtual_ {
-                        "Virtio network device".into()
-                    } else {
-                        "Ethernet Controller X710".into()
-                    }),
-                },
-            );
-            if let Some(m) = self.machines.get_mut(&mid) {
-                m.interfaces.push(iid);
-            }
+            self.add_spec_interface(mid, ispec, &hw)?;
         }
+        self.enter_spec_status(mid, status)?;
+        Ok(system_id)
+    }
+
+    /// The zone, pool, domain and VM host a spec names (each must exist).
+    fn spec_placement(&self, spec: &MachineSpec) -> Result<Placement, InventoryError> {
+        let zone_id = match &spec.zone {
+            Some(z) => self
+                .zone_by_name(z)
+                .map(|z| z.id)
+                .ok_or_else(|| InventoryError::Invalid(format!("unknown zone '{z}'")))?,
+            None => DEFAULT_ZONE_ID,
+        };
+        let pool_id = match &spec.pool {
+            Some(p) => self
+                .pool_by_name(p)
+                .map(|p| p.id)
+                .ok_or_else(|| InventoryError::Invalid(format!("unknown pool '{p}'")))?,
+            None => DEFAULT_POOL_ID,
+        };
+        let domain_id = match &spec.domain {
+            Some(d) => self
+                .domain_by_name(d)
+                .map(|d| d.id)
+                .ok_or_else(|| InventoryError::Invalid(format!("unknown domain '{d}'")))?,
+            None => DEFAULT_DOMAIN_ID,
+        };
+        let pod_id = match &spec.vm_host {
+            Some(name) => Some(
+                self.vmhosts
+                    .values()
+                    .find(|h| &h.name == name)
+                    .map(|h| h.id)
+                    .ok_or_else(|| InventoryError::Invalid(format!("unknown VM host '{name}'")))?,
+            ),
+            None => None,
+        };
+        Ok(Placement {
+            zone_id,
+            pool_id,
+            domain_id,
+            pod_id,
+        })
+    }
+
+    /// The spec's system id and hostname, or fresh ones; both unique.
+    fn spec_identity(&mut self, spec: &MachineSpec) -> Result<(String, String), InventoryError> {
+        let system_id = match &spec.system_id {
+            Some(s) if self.by_system_id.contains_key(s) => {
+                return Err(InventoryError::Invalid(format!(
+                    "duplicate system_id '{s}'"
+                )));
+            }
+            Some(s) => s.clone(),
+            None => self.fresh_system_id(),
+        };
+        let hostname = match &spec.hostname {
+            Some(h) if self.by_hostname.contains_key(h) => {
+                return Err(InventoryError::Invalid(format!("duplicate hostname '{h}'")));
+            }
+            Some(h) => h.clone(),
+            None => self.fresh_hostname(),
+        };
+        Ok((system_id, hostname))
+    }
+
+    /// The owner of a machine in an owned status (`admin` unless named).
+    fn spec_owner(
+        &self,
+        spec: &MachineSpec,
+        status: NodeStatus,
+    ) -> Result<Option<u64>, InventoryError> {
+        Ok(
+            if matches!(
+                status,
+                NodeStatus::Allocated
+                    | NodeStatus::Deployed
+                    | NodeStatus::Deploying
+                    | NodeStatus::FailedDeployment
+                    | NodeStatus::Releasing
+                    | NodeStatus::DiskErasing
+            ) {
+                match spec.owner.as_deref() {
+                    Some(name) => Some(self.user_by_name(name).map(|u| u.id).ok_or_else(|| {
+                        InventoryError::Invalid(format!("unknown owner '{name}'"))
+                    })?),
+                    None => Some(ADMIN_ID),
+                }
+            } else {
+                None
+            },
+        )
+    }
+
+    /// The spec's disks (one 100 GB disk by default) as block devices.
+    fn spec_block_devices(&mut self, spec: &MachineSpec) -> Vec<BlockDevice> {
+        let disks = if spec.disks.is_empty() {
+            vec![DiskSpec {
+                size_gb: 100,
+                tags: Vec::new(),
+            }]
+        } else {
+            spec.disks.clone()
+        };
+        let mut block_devices = Vec::new();
+        for (i, d) in disks.iter().enumerate() {
+            let id = self.next_block_id();
+            let pid = self.next_block_id();
+            let serial = names::key_part(&mut self.rng, 12);
+            block_devices.push(BlockDevice {
+                id,
+                partition_id: pid,
+                name: format!("sd{}", (b'a' + (i as u8 % 26)) as char),
+                size: d.size_gb * 1_000_000_000,
+                model: if d.tags.iter().any(|t| t == "ssd" || t == "nvme") {
+                    "Samsung SSD 870".into()
+                } else {
+                    "ST4000NM0035".into()
+                },
+                serial,
+                tags: d.tags.clone(),
+                storage_pool: None,
+            });
+        }
+        block_devices
+    }
+
+    /// One interface of a spec, linked to its subnet in its mode.
+    fn add_spec_interface(
+        &mut self,
+        mid: u64,
+        ispec: &InterfaceSpec,
+        hw: &Hardware,
+    ) -> Result<(), InventoryError> {
+        let subnet_id = match &ispec.subnet {
+            Some(s) => self
+                .subnets_matching(s)
+                .ok()
+                .and_then(|v| v.first().copied())
+                .ok_or_else(|| InventoryError::Invalid(format!("unknown subnet '{s}'")))?,
+            None => self
+                .subnets
+                .keys()
+                .next()
+                .copied()
+                .ok_or_else(|| InventoryError::Invalid("no subnet".into()))?,
+        };
+        let vlan_id = self.subnets.get(&subnet_id).map(|s| s.vlan_id);
+        let iid = self.next_interface_id();
+        let mac = ispec
+            .mac
+            .clone()
+            .unwrap_or_else(|| names::mac(&mut self.rng));
+        let mode = ispec.mode.clone().unwrap_or_else(|| "auto".into());
+        let link = match mode.as_str() {
+            "static" => {
+                let ip = match ispec.ip {
+                    Some(ip) => {
+                        if self.ip_index.contains_key(&ip) {
+                            return Err(InventoryError::Invalid(format!(
+                                "address {ip} used twice"
+                            )));
+                        }
+                        ip
+                    }
+                    None => self
+                        .pick_free_ip(subnet_id)
+                        .ok_or_else(|| InventoryError::Invalid("subnet exhausted".into()))?,
+                };
+                self.create_ip(
+                    AllocType::Sticky,
+                    Some(ip),
+                    Some(subnet_id),
+                    None,
+                    Some(iid),
+                )
+            }
+            "dhcp" => self.create_ip(AllocType::Dhcp, None, Some(subnet_id), None, Some(iid)),
+            "link_up" => self.create_ip(AllocType::Sticky, None, Some(subnet_id), None, Some(iid)),
+            "auto" => self.create_ip(AllocType::Auto, None, Some(subnet_id), None, Some(iid)),
+            other => {
+                return Err(InventoryError::Invalid(format!(
+                    "unknown link mode '{other}'"
+                )));
+            }
+        };
+        let speed = ispec.link_speed.unwrap_or(hw.link_speed);
+        self.interfaces.insert(
+            iid,
+            Interface {
+                id: iid,
+                machine_id: mid,
+                name: ispec.name.clone(),
+                iftype: "physical".into(),
+                mac,
+                vlan_id,
+                links: vec![link],
+                tags: Vec::new(),
+                link_speed: speed,
+                interface_speed: speed,
+                vendor: Some(hw.nic_vendor.into()),
+                product: Some(hw.nic_product.into()),
+            },
+        );
+        if let Some(m) = self.machines.get_mut(&mid) {
+            m.interfaces.push(iid);
+        }
+        Ok(())
+    }
+
+    /// What a machine entering the spec's status has: addresses when
+    /// deployed, the status's event, a deployment resumed when deploying.
+    fn enter_spec_status(&mut self, mid: u64, status: NodeStatus) -> Result<(), InventoryError> {
         if matches!(
             status,
             NodeStatus::Deployed | NodeStatus::Deploying | NodeStatus::FailedDeployment
@@ -897,7 +983,7 @@ impl State {
             }];
             self.schedule(mid, steps);
         }
-        Ok(system_id)
+        Ok(())
     }
 
     /// `--machines N`: varied machines, deterministic from the seed.

@@ -1,20 +1,21 @@
 //! The simulator handle: configuration (builder), the shared state behind
 //! the server, and the running instance.
 
-use crate::auth::{ApiKey, InvalidApiKey, NonceStore};
-use crate::clock::Clock;
-use crate::control::{Control, RequestLog};
-use crate::faults::{Faults, OpFault};
-use crate::inventory::{Inventory, InventoryError};
-use crate::names::{self, SimRng};
-use crate::state::{State, Timings};
-use crate::version::MaasVersion;
-use crate::vmhost::{SimulatedDiscovery, VmHostDiscovery};
-use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
+use crate::api::Api;
+use crate::api::faults::{Faults, OpFault};
+use crate::domain::inventory::{Inventory, InventoryError};
+use crate::domain::state::{State, Timings};
+use crate::domain::store::Store;
+use crate::domain::vmhost::{SimulatedDiscovery, VmHostDiscovery};
+use crate::model::clock::Clock;
+use crate::model::keys::{ApiKey, InvalidApiKey};
+use crate::model::names::{self, SimRng};
+use crate::model::version::MaasVersion;
+use crate::runtime::control::{Control, RequestLog};
+use parking_lot::Mutex;
 use std::net::SocketAddr;
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -53,127 +54,25 @@ pub(crate) struct SimConfig {
     pub(crate) faults: Vec<OpFault>,
 }
 
-/// State shared by the server, the ticker and the control handle.
+/// State shared by the server, the ticker and the control handle: the API's
+/// context (state, clock, nonces, faults) and what only the runtime uses.
 pub(crate) struct Shared {
-    pub(crate) state: RwLock<State>,
-    pub(crate) clock: Clock,
-    next_due: AtomicU64,
-    /// Bumped by every write; rendered JSON is cached per generation.
-    generation: AtomicU64,
-    render_cache: Mutex<std::collections::HashMap<u64, (u64, bytes::Bytes)>>,
-    pub(crate) nonces: Mutex<NonceStore>,
-    pub(crate) faults: Mutex<Faults>,
+    pub(crate) api: Arc<Api>,
     pub(crate) log: Mutex<RequestLog>,
-    pub(crate) discovery: Arc<dyn VmHostDiscovery>,
     pub(crate) sim_discovery: Arc<SimulatedDiscovery>,
-    pub(crate) version: MaasVersion,
     pub(crate) admin_key: ApiKey,
     pub(crate) user_key: ApiKey,
     pub(crate) config: Mutex<SimConfig>,
 }
 
-/// A write guard that settles due transitions first and republishes the
-/// next due time when dropped.
-pub(crate) struct StateWrite<'a> {
-    guard: RwLockWriteGuard<'a, State>,
-    next_due: &'a AtomicU64,
-    generation: &'a AtomicU64,
-}
-
-impl Deref for StateWrite<'_> {
-    type Target = State;
-    fn deref(&self) -> &State {
-        &self.guard
+impl Deref for Shared {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
     }
-}
-
-impl DerefMut for StateWrite<'_> {
-    fn deref_mut(&mut self) -> &mut State {
-        &mut self.guard
-    }
-}
-
-impl Drop for StateWrite<'_> {
-    fn drop(&mut self) {
-        // Still under the lock: readers never see new state with an old
-        // generation.
-        publish_write(&self.guard, self.generation, self.next_due);
-    }
-}
-
-/// What every write does before it lets go of the lock: a new generation
-/// (rendered JSON of older ones is stale) and the next due transition.
-fn publish_write(st: &State, generation: &AtomicU64, next_due: &AtomicU64) {
-    generation.fetch_add(1, Ordering::AcqRel);
-    next_due.store(st.next_due().unwrap_or(u64::MAX), Ordering::Release);
 }
 
 impl Shared {
-    /// Write access at the current simulated time.
-    pub(crate) fn write(&self) -> StateWrite<'_> {
-        let now = self.clock.now_ms();
-        let mut guard = self.state.write();
-        guard.settle(now);
-        StateWrite {
-            guard,
-            next_due: &self.next_due,
-            generation: &self.generation,
-        }
-    }
-
-    /// Runs `write` with write access (as [`Shared::write`]), then `read`
-    /// on the same state with the lock downgraded atomically: other readers
-    /// proceed while `read` renders, and no writer comes in between.
-    pub(crate) fn write_then_read<T, R>(
-        &self,
-        write: impl FnOnce(&mut State) -> T,
-        read: impl FnOnce(&State, T) -> R,
-    ) -> R {
-        let now = self.clock.now_ms();
-        let mut guard = self.state.write();
-        guard.settle(now);
-        let written = write(&mut guard);
-        publish_write(&guard, &self.generation, &self.next_due);
-        let guard = RwLockWriteGuard::downgrade(guard);
-        read(&guard, written)
-    }
-
-    /// Apply due transitions if any (cheap when nothing is due).
-    pub(crate) fn settle(&self) {
-        let now = self.clock.now_ms();
-        if now >= self.next_due.load(Ordering::Acquire) {
-            drop(self.write());
-        }
-    }
-
-    /// The current write generation (read it under the state lock).
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Rendered machine JSON cached for `generation`, if any.
-    pub(crate) fn cached_render(&self, machine_id: u64, generation: u64) -> Option<bytes::Bytes> {
-        self.render_cache
-            .lock()
-            .get(&machine_id)
-            .filter(|(g, _)| *g == generation)
-            .map(|(_, b)| b.clone())
-    }
-
-    /// Remember rendered machine JSON for `generation`.
-    pub(crate) fn store_render(&self, machine_id: u64, generation: u64, body: bytes::Bytes) {
-        let mut cache = self.render_cache.lock();
-        if cache.len() > 50_000 {
-            cache.clear();
-        }
-        cache.insert(machine_id, (generation, body));
-    }
-
-    pub(crate) fn publish_next_due(&self) {
-        let due = self.state.read().next_due().unwrap_or(u64::MAX);
-        self.next_due.store(due, Ordering::Release);
-    }
-
     /// Build a fresh state from the configuration.
     pub(crate) fn build_state(
         config: &SimConfig,
@@ -212,20 +111,14 @@ impl Shared {
             &self.user_key,
             &self.sim_discovery,
         )?;
-        {
-            let mut guard = self.state.write();
-            *guard = fresh;
-            self.generation.fetch_add(1, Ordering::AcqRel);
-        }
-        self.render_cache.lock().clear();
-        self.nonces.lock().clear();
+        self.store.replace(fresh);
+        self.api.clear_caches();
         {
             let mut f = self.faults.lock();
             f.clear();
             f.rules.extend(config.faults.iter().cloned());
         }
         self.log.lock().clear();
-        self.publish_next_due();
         Ok(())
     }
 }
@@ -442,25 +335,22 @@ impl SimulatorBuilder {
             Some(d) => d,
             None => sim_discovery.clone(),
         };
+        let store = Store::new(state, clock, discovery, self.version);
         let shared = Arc::new(Shared {
-            state: RwLock::new(state),
-            clock,
-            next_due: AtomicU64::new(0),
-            generation: AtomicU64::new(0),
-            render_cache: Mutex::new(std::collections::HashMap::new()),
-            nonces: Mutex::new(NonceStore::default()),
-            faults: Mutex::new(faults),
+            api: Arc::new(Api::new(store, faults)),
             log: Mutex::new(RequestLog::default()),
-            discovery,
             sim_discovery,
-            version: self.version,
             admin_key,
             user_key,
             config: Mutex::new(config),
         });
         shared.publish_next_due();
         let (tx, rx) = watch::channel(false);
-        let server = tokio::spawn(crate::server::serve(listener, shared.clone(), rx.clone()));
+        let server = tokio::spawn(crate::runtime::server::serve(
+            listener,
+            shared.clone(),
+            rx.clone(),
+        ));
         let ticker = {
             let shared = shared.clone();
             let mut rx = rx;

@@ -2,12 +2,13 @@
 //! for the machine list): strict parsing with MAAS's error texts, matching,
 //! the cost ordering and the 409 texts of allocate.
 
-use crate::api::ApiError;
-use crate::lifecycle::allocation_options;
+use crate::domain::error::MaasError;
+use crate::domain::machines::allocation_options;
+use crate::domain::params::Params;
+use crate::domain::state::State;
+use crate::domain::validate;
+use crate::model::pyfmt;
 use crate::model::*;
-use crate::params::Params;
-use crate::pyfmt;
-use crate::state::State;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -252,10 +253,19 @@ pub(crate) struct Filter {
     not_statuses: Option<Vec<NodeStatus>>,
 }
 
-impl Filter {
-    /// Parse `data` with the given form, MAAS-strict.
-    pub(crate) fn parse(st: &State, kind: FormKind, data: &Params) -> Result<Filter, ApiError> {
-        let mut fields: Vec<&str> = FILTER_FIELDS.to_vec();
+/// A constraint form being cleaned: the data, the fields the form has, the
+/// filter built so far and the errors found so far.
+struct FilterForm<'a> {
+    st: &'a State,
+    data: &'a Params,
+    fields: Vec<&'static str>,
+    errors: BTreeMap<String, Vec<String>>,
+    f: Filter,
+}
+
+impl<'a> FilterForm<'a> {
+    fn new(st: &'a State, kind: FormKind, data: &'a Params) -> FilterForm<'a> {
+        let mut fields: Vec<&'static str> = FILTER_FIELDS.to_vec();
         if st.version.has_vm_hosts() {
             fields.extend_from_slice(POD_FIELDS);
         }
@@ -264,21 +274,33 @@ impl Filter {
             FormKind::Read => fields.extend_from_slice(READ_FIELDS),
         }
         let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut f = Filter {
-            kind: Some(kind),
-            ..Filter::default()
-        };
         for key in data.keys() {
             if !fields.contains(&key) && !IGNORED.contains(&key) {
                 errors.insert(key.to_string(), vec!["No such constraint.".to_string()]);
             }
         }
-        let mut err = |field: &str, msg: String| {
-            errors.entry(field.to_string()).or_default().push(msg);
-        };
-        let list = |key: &str| -> Vec<String> { data.get_list(key) };
+        FilterForm {
+            st,
+            data,
+            fields,
+            errors,
+            f: Filter {
+                kind: Some(kind),
+                ..Filter::default()
+            },
+        }
+    }
 
-        // Plain string lists.
+    fn err(&mut self, field: &str, msg: String) {
+        self.errors.entry(field.to_string()).or_default().push(msg);
+    }
+
+    fn list(&self, key: &str) -> Vec<String> {
+        self.data.get_list(key)
+    }
+
+    /// Plain string lists (no validation).
+    fn strings(&mut self) {
         for key in [
             "not_arch",
             "not_tags",
@@ -302,17 +324,20 @@ impl Filter {
             "agent_name",
             "not_agent_name",
         ] {
-            if fields.contains(&key) {
-                let v = list(key);
+            if self.fields.contains(&key) {
+                let v = self.list(key);
                 if !v.is_empty() {
-                    f.multi.insert(key.to_string(), v);
+                    self.f.multi.insert(key.to_string(), v);
                 }
             }
         }
-        // Architectures (with wildcards).
-        let arch_values = list("arch");
+    }
+
+    /// `arch`: usable architectures, `arch` wildcards expanded (`clean_arch`).
+    fn arch(&mut self) {
+        let arch_values = self.list("arch");
         if !arch_values.is_empty() {
-            let usable = &st.usable_architectures;
+            let usable = &self.st.usable_architectures;
             let mut arches = Vec::new();
             let mut bad = false;
             for value in &arch_values {
@@ -338,13 +363,16 @@ impl Filter {
                 }
             }
             if bad {
-                err("arch", "Architecture not recognised.".into());
+                self.err("arch", "Architecture not recognised.".into());
             } else {
-                f.arch = Some(arches);
+                self.f.arch = Some(arches);
             }
         }
-        // Tags: legacy comma/space splitting, must exist.
-        let tag_values = list("tags");
+    }
+
+    /// `tags`: legacy comma/space splitting; every tag must exist.
+    fn tags(&mut self) {
+        let tag_values = self.list("tags");
         if !tag_values.is_empty() {
             let names: BTreeSet<String> = tag_values
                 .iter()
@@ -352,23 +380,28 @@ impl Filter {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect();
-            let unknown: Vec<&String> =
-                names.iter().filter(|n| !st.tags.contains_key(*n)).collect();
+            let unknown: Vec<&String> = names
+                .iter()
+                .filter(|n| !self.st.tags.contains_key(*n))
+                .collect();
             if !unknown.is_empty() {
                 let quoted: Vec<String> = unknown.iter().map(|t| format!("'{t}'")).collect();
-                err("tags", format!("No such tag(s): {}.", quoted.join(", ")));
+                self.err("tags", format!("No such tag(s): {}.", quoted.join(", ")));
             } else if !names.is_empty() {
-                f.tags = Some(names);
+                self.f.tags = Some(names);
             }
         }
-        // Zones and pools must exist.
+    }
+
+    /// Zones and pools must exist.
+    fn zones_and_pools(&mut self) {
         for (key, what) in [
             ("zone", "zone"),
             ("not_in_zone", "zone"),
             ("pool", "pool"),
             ("not_in_pool", "pool"),
         ] {
-            let values = list(key);
+            let values = self.list(key);
             if values.is_empty() {
                 continue;
             }
@@ -376,9 +409,9 @@ impl Filter {
                 .iter()
                 .filter(|v| {
                     if what == "zone" {
-                        st.zone_by_name(v).is_none()
+                        self.st.zone_by_name(v).is_none()
                     } else {
-                        st.pool_by_name(v).is_none()
+                        self.st.pool_by_name(v).is_none()
                     }
                 })
                 .cloned()
@@ -386,33 +419,39 @@ impl Filter {
             unknown.sort();
             unknown.dedup();
             if unknown.is_empty() {
-                f.multi.insert(key.to_string(), values);
+                self.f.multi.insert(key.to_string(), values);
             } else {
-                err(key, format!("No such {what}(s): {}.", unknown.join(", ")));
+                self.err(key, format!("No such {what}(s): {}.", unknown.join(", ")));
             }
         }
-        // Owner must exist.
-        let owners = list("owner");
+    }
+
+    /// The owner must exist.
+    fn owner(&mut self) {
+        let owners = self.list("owner");
         if !owners.is_empty() {
             let mut unknown: Vec<&String> = owners
                 .iter()
-                .filter(|o| st.user_by_name(o).is_none())
+                .filter(|o| self.st.user_by_name(o).is_none())
                 .collect();
             unknown.sort();
             if let Some(first) = unknown.first() {
-                err("owner", format!("No such owner: '{first}'."));
+                self.err("owner", format!("No such owner: '{first}'."));
             } else {
-                f.multi.insert("owner".into(), owners);
+                self.f.multi.insert("owner".into(), owners);
             }
         }
-        // Numeric minimums.
+    }
+
+    /// Numeric minimums.
+    fn numbers(&mut self) {
         for (key, msg) in [
             ("cpu_count", "Invalid CPU count: number required."),
             ("cpu_speed", "Invalid CPU speed: number required."),
             ("mem", "Invalid memory: number of MiB required."),
             ("link_speed", "Invalid link speed: number required."),
         ] {
-            let values = list(key);
+            let values = self.list(key);
             if values.is_empty() {
                 continue;
             }
@@ -423,26 +462,29 @@ impl Filter {
             match parsed {
                 Ok(nums) => {
                     let min = nums.iter().copied().fold(f64::INFINITY, f64::min);
-                    f.floats.insert(key.to_string(), min);
-                    f.float_values.insert(key.to_string(), nums);
+                    self.f.floats.insert(key.to_string(), min);
+                    self.f.float_values.insert(key.to_string(), nums);
                 }
-                Err(()) => err(key, msg.to_string()),
+                Err(()) => self.err(key, msg.to_string()),
             }
         }
-        // Constrained choices.
+    }
+
+    /// Constrained choices: power states and deployment targets.
+    fn choices(&mut self) {
         for key in ["power_state", "not_power_state"] {
-            let values = list(key);
+            let values = self.list(key);
             for v in &values {
                 let v = v.strip_prefix('=').unwrap_or(v);
                 if PowerState::parse(v).is_none() {
-                    err(
+                    self.err(
                         key,
                         format!("Select a valid choice. {v} is not one of the available choices."),
                     );
                 }
             }
             if !values.is_empty() {
-                f.multi.insert(
+                self.f.multi.insert(
                     key.to_string(),
                     values
                         .iter()
@@ -452,18 +494,18 @@ impl Filter {
             }
         }
         for key in ["deployment_target", "not_deployment_target"] {
-            let values = list(key);
+            let values = self.list(key);
             for v in &values {
                 let v = v.strip_prefix('=').unwrap_or(v);
                 if v != "memory" && v != "disk" {
-                    err(
+                    self.err(
                         key,
                         format!("Select a valid choice. {v} is not one of the available choices."),
                     );
                 }
             }
             if !values.is_empty() {
-                f.multi.insert(
+                self.f.multi.insert(
                     key.to_string(),
                     values
                         .iter()
@@ -472,76 +514,81 @@ impl Filter {
                 );
             }
         }
-        if kind == FormKind::Read {
-            for (key, simple) in [
-                ("status", false),
-                ("not_status", false),
-                ("simple_status", true),
-                ("not_simple_status", true),
-            ] {
-                let values = list(key);
-                if values.is_empty() {
+    }
+
+    /// The read form's own fields: statuses and MAC addresses.
+    fn read_only(&mut self) {
+        for (key, simple) in [
+            ("status", false),
+            ("not_status", false),
+            ("simple_status", true),
+            ("not_simple_status", true),
+        ] {
+            let values = self.list(key);
+            if values.is_empty() {
+                continue;
+            }
+            let mut statuses = Vec::new();
+            for v in &values {
+                let v = v.strip_prefix('=').unwrap_or(v);
+                let ok = if simple {
+                    SIMPLE_STATUSES.contains(&v)
+                } else {
+                    NodeStatus::from_short(v).is_some()
+                };
+                if !ok {
+                    self.err(
+                        key,
+                        format!("Select a valid choice. {v} is not one of the available choices."),
+                    );
                     continue;
                 }
-                let mut statuses = Vec::new();
-                for v in &values {
-                    let v = v.strip_prefix('=').unwrap_or(v);
-                    let ok = if simple {
-                        SIMPLE_STATUSES.contains(&v)
-                    } else {
-                        NodeStatus::from_short(v).is_some()
-                    };
-                    if !ok {
-                        err(
-                            key,
-                            format!(
-                                "Select a valid choice. {v} is not one of the available choices."
-                            ),
-                        );
-                        continue;
-                    }
-                    if simple {
-                        statuses
-                            .extend(NodeStatus::ALL.iter().copied().filter(|s| s.simple() == v));
-                    } else if let Some(s) = NodeStatus::from_short(v) {
-                        statuses.push(s);
-                    }
-                }
-                if key.starts_with("not_") {
-                    f.not_statuses.get_or_insert_with(Vec::new).extend(statuses);
-                } else {
-                    // Two positive status filters are ANDed.
-                    f.statuses = Some(match f.statuses.take() {
-                        Some(prev) => prev.into_iter().filter(|s| statuses.contains(s)).collect(),
-                        None => statuses,
-                    });
+                if simple {
+                    statuses.extend(NodeStatus::ALL.iter().copied().filter(|s| s.simple() == v));
+                } else if let Some(s) = NodeStatus::from_short(v) {
+                    statuses.push(s);
                 }
             }
-            let macs = list("mac_address");
-            for m in &macs {
-                if !is_mac(m) {
-                    err("mac_address", format!("'{m}' is not a valid MAC address."));
-                }
-            }
-            if !macs.is_empty() {
-                f.multi.insert(
-                    "mac_address".into(),
-                    macs.iter().map(|m| m.to_ascii_lowercase()).collect(),
-                );
+            if key.starts_with("not_") {
+                self.f
+                    .not_statuses
+                    .get_or_insert_with(Vec::new)
+                    .extend(statuses);
+            } else {
+                // Two positive status filters are ANDed.
+                self.f.statuses = Some(match self.f.statuses.take() {
+                    Some(prev) => prev.into_iter().filter(|s| statuses.contains(s)).collect(),
+                    None => statuses,
+                });
             }
         }
-        // Subnet and VLAN specifiers.
+        let macs = self.list("mac_address");
+        for m in &macs {
+            if !is_mac(m) {
+                self.err("mac_address", format!("'{m}' is not a valid MAC address."));
+            }
+        }
+        if !macs.is_empty() {
+            self.f.multi.insert(
+                "mac_address".into(),
+                macs.iter().map(|m| m.to_ascii_lowercase()).collect(),
+            );
+        }
+    }
+
+    /// Subnet and VLAN specifiers.
+    fn network(&mut self) {
         for key in ["subnets", "not_subnets", "vlans", "not_vlans"] {
-            let values = list(key);
+            let values = self.list(key);
             if values.is_empty() {
                 continue;
             }
             let mut ids = BTreeSet::new();
             for v in &values {
                 if key.ends_with("subnets") {
-                    ids.extend(st.subnets_matching(v).unwrap_or_default());
+                    ids.extend(self.st.subnets_matching(v).unwrap_or_default());
                 } else {
-                    ids.extend(vlans_matching(st, v));
+                    ids.extend(vlans_matching(self.st, v));
                 }
             }
             if ids.is_empty() {
@@ -550,24 +597,33 @@ impl Filter {
                 } else {
                     "VLANs"
                 };
-                err(key, format!("No matching {what} found."));
+                self.err(key, format!("No matching {what} found."));
                 continue;
             }
             let ids: Vec<u64> = ids.into_iter().collect();
             match key {
-                "subnets" => f.subnets = Some(ids),
-                "not_subnets" => f.not_subnets = Some(ids),
-                "vlans" => f.vlans = Some(ids),
-                _ => f.not_vlans = Some(ids),
+                "subnets" => self.f.subnets = Some(ids),
+                "not_subnets" => self.f.not_subnets = Some(ids),
+                "vlans" => self.f.vlans = Some(ids),
+                _ => self.f.not_vlans = Some(ids),
             }
         }
-        if let Some(s) = data.get("storage").filter(|s| !s.is_empty()) {
+    }
+
+    /// `storage`: labelled disk constraints.
+    fn storage(&mut self) {
+        if let Some(s) = self.data.get("storage").filter(|s| !s.is_empty()) {
             match parse_storage(s) {
-                Ok(c) => f.storage = Some((s.to_string(), c)),
-                Err(e) => err("storage", e),
+                Ok(c) => self.f.storage = Some((s.to_string(), c)),
+                Err(e) => self.err("storage", e),
             }
         }
-        if let Some(s) = data.get("interfaces").filter(|s| !s.trim().is_empty()) {
+    }
+
+    /// `interfaces`: labelled network constraints; an unknown space is an
+    /// `Http404`, not a form error.
+    fn interfaces(&mut self) -> Result<(), MaasError> {
+        if let Some(s) = self.data.get("interfaces").filter(|s| !s.trim().is_empty()) {
             match parse_labeled_map(s) {
                 Ok(map) => {
                     let unknown = map
@@ -576,28 +632,75 @@ impl Filter {
                         .find(|k| !NETWORKING_CONSTRAINT_NAMES.contains(&k.as_str()));
                     match unknown {
                         Some(k) => {
-                            err("interfaces", format!("Unknown interfaces constraint: '{k}"))
+                            self.err("interfaces", format!("Unknown interfaces constraint: '{k}"))
                         }
-                        None => f.interfaces = Some((s.to_string(), map)),
+                        None => {
+                            // Spaces are looked up (`get_object_by_specifiers_or_raise`):
+                            // an unknown one is an Http404, not a mismatch.
+                            let unknown_space = map
+                                .iter()
+                                .flat_map(|(_, kvs)| kvs.iter())
+                                .filter(|(k, _)| k == "space" || k == "not_space")
+                                .flat_map(|(_, vs)| vs.iter())
+                                .any(|v| {
+                                    v != "undefined"
+                                        && !self
+                                            .st
+                                            .vlans
+                                            .values()
+                                            .any(|x| x.space.as_deref() == Some(v))
+                                });
+                            if unknown_space {
+                                return Err(MaasError::no_match("Space"));
+                            }
+                            self.f.interfaces = Some((s.to_string(), map));
+                        }
                     }
                 }
-                Err(e) => err("interfaces", e),
+                Err(e) => self.err("interfaces", e),
             }
         }
-        if let Some(s) = data.get("devices").filter(|s| !s.is_empty()) {
+        Ok(())
+    }
+
+    /// `devices`: known device constraint names only.
+    fn devices(&mut self) {
+        if let Some(s) = self.data.get("devices").filter(|s| !s.is_empty()) {
             let unknown = s
                 .split(',')
                 .map(|kv| kv.split('=').next().unwrap_or(""))
                 .find(|k| !DEVICE_CONSTRAINT_NAMES.contains(k));
             match unknown {
-                Some(k) => err("devices", format!("Unknown devices constraint: '{k}")),
-                None => f.devices = Some(s.to_string()),
+                Some(k) => self.err("devices", format!("Unknown devices constraint: '{k}")),
+                None => self.f.devices = Some(s.to_string()),
             }
         }
-        if !errors.is_empty() {
-            return Err(ApiError::form(errors));
+    }
+}
+
+impl Filter {
+    /// Parse `data` with the given form, MAAS-strict: every field's errors
+    /// are collected, as Django does, and answered together.
+    pub(crate) fn parse(st: &State, kind: FormKind, data: &Params) -> Result<Filter, MaasError> {
+        let mut form = FilterForm::new(st, kind, data);
+        form.strings();
+        form.arch();
+        form.tags();
+        form.zones_and_pools();
+        form.owner();
+        form.numbers();
+        form.choices();
+        if kind == FormKind::Read {
+            form.read_only();
         }
-        Ok(f)
+        form.network();
+        form.storage();
+        form.interfaces()?;
+        form.devices();
+        if !form.errors.is_empty() {
+            return Err(MaasError::form(form.errors));
+        }
+        Ok(form.f)
     }
 
     fn list(&self, key: &str) -> Option<&Vec<String>> {
@@ -1130,6 +1233,9 @@ pub(crate) struct Allocation {
     pub(crate) constraints_by_type: Value,
 }
 
+/// `Node.agent_name`'s `max_length`.
+const AGENT_NAME_MAX: usize = 255;
+
 impl State {
     /// The Ready machine an allocation with `data` would take now, found
     /// without changing anything, so under the read lock (allocations scan in
@@ -1170,7 +1276,7 @@ impl State {
         user: &User,
         data: &Params,
         candidate: Option<u64>,
-    ) -> Result<Allocation, ApiError> {
+    ) -> Result<Allocation, MaasError> {
         let input: Vec<(String, Vec<String>)> = data
             .lists()
             .into_iter()
@@ -1183,11 +1289,30 @@ impl State {
         let filter = Filter::parse(self, FormKind::Acquire, data)?;
         let system_id = data.get("system_id").map(str::to_string);
 
+        // `Node.agent_name` is a CharField(max_length=255): `acquire`'s save
+        // fails full_clean (400, model validation) once a machine was found.
+        let agent_len = validate::py_len(&options.agent_name);
+        let agent_error = (!dry_run && agent_len > AGENT_NAME_MAX).then(|| {
+            MaasError::model_validation(
+                "agent_name",
+                validate::max_length_text(AGENT_NAME_MAX, agent_len),
+            )
+        });
         let mut chosen = candidate
             .filter(|mid| self.still_ready_match(*mid, &filter))
             .or_else(|| self.first_ready_match(&filter));
         if chosen.is_none() && system_id.is_none() && self.version.has_vm_hosts() {
+            // MAAS composes, then fails the save and rolls the VM back; the
+            // simulator refuses before composing.
+            if let Some(e) = &agent_error {
+                return Err(e.clone());
+            }
             chosen = self.compose_for_allocation(user, &filter, &input, zone.as_deref());
+        }
+        if chosen.is_some()
+            && let Some(e) = agent_error
+        {
+            return Err(e);
         }
         let Some(mid) = chosen else {
             let described = filter.describe();
@@ -1206,7 +1331,7 @@ impl State {
                     described
                 )
             };
-            return Err(ApiError::conflict(msg));
+            return Err(MaasError::conflict(msg));
         };
         if !dry_run {
             self.acquire(mid, user, &options.agent_name, options.comment.as_deref());
@@ -1214,7 +1339,7 @@ impl State {
         let m = self
             .machines
             .get(&mid)
-            .ok_or_else(|| ApiError::no_match("Machine"))?;
+            .ok_or_else(|| MaasError::no_match("Machine"))?;
         let mut cbt = Map::new();
         let storage = filter.storage_map(m).unwrap_or_default();
         if !storage.is_empty() {
@@ -1250,7 +1375,7 @@ impl State {
     }
 
     /// The machines visible to `user` that pass the read form, by id.
-    pub(crate) fn list_machines(&self, user: &User, query: &Params) -> Result<Vec<u64>, ApiError> {
+    pub(crate) fn list_machines(&self, user: &User, query: &Params) -> Result<Vec<u64>, MaasError> {
         let filter = Filter::parse(self, FormKind::Read, query)?;
         Ok(self
             .machines

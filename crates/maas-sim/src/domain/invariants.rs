@@ -1,12 +1,12 @@
 //! Property test: any sequence of operations keeps the state's invariants.
 
-use crate::auth::ApiKey;
-use crate::inventory::Inventory;
+use crate::domain::inventory::Inventory;
+use crate::domain::params::Params;
+use crate::domain::state::{State, Timings};
+use crate::domain::vmhost::SimulatedDiscovery;
+use crate::model::keys::ApiKey;
+use crate::model::version::MaasVersion;
 use crate::model::*;
-use crate::params::Params;
-use crate::state::{State, Timings};
-use crate::version::MaasVersion;
-use crate::vmhost::SimulatedDiscovery;
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -157,8 +157,8 @@ fn pick(st: &State, i: usize) -> Option<String> {
 }
 
 fn apply(st: &mut State, op: &Op) {
-    let admin = st.users.get(&crate::state::ADMIN_ID).cloned();
-    let user = st.users.get(&crate::state::USER_ID).cloned();
+    let admin = st.users.get(&crate::domain::state::ADMIN_ID).cloned();
+    let user = st.users.get(&crate::domain::state::USER_ID).cloned();
     let (Some(admin), Some(user)) = (admin, user) else {
         return;
     };
@@ -406,7 +406,11 @@ proptest! {
 #[test]
 fn allocation_candidates_are_rechecked_under_the_write_lock() {
     let mut st = new_state();
-    let admin = st.users.get(&crate::state::ADMIN_ID).cloned().unwrap();
+    let admin = st
+        .users
+        .get(&crate::domain::state::ADMIN_ID)
+        .cloned()
+        .unwrap();
     let any = params(&[]);
     let first = st.allocation_candidate(&any).unwrap();
     // The candidate is what a scan under the write lock takes.
@@ -423,7 +427,10 @@ fn allocation_candidates_are_rechecked_under_the_write_lock() {
     let Err(err) = st.allocate(&admin, &big, Some(free)) else {
         panic!("a machine matched an impossible constraint");
     };
-    assert_eq!(err.0.status.as_u16(), 409);
+    assert!(
+        matches!(err, crate::domain::error::MaasError::Conflict(_)),
+        "{err:?}"
+    );
     assert_eq!(st.machines[&free].status, NodeStatus::Ready);
     // An invalid form has no candidate; allocate reports the error.
     assert_eq!(st.allocation_candidate(&params(&[("bogus", "1")])), None);

@@ -34,7 +34,7 @@ use lxd_host::{
 };
 use serde::Deserialize;
 
-use crate::vmhost::{
+use crate::domain::vmhost::{
     DiscoveredHost, DiscoveredStoragePool, DiscoveryError, DiscoveryRequest, VmHostDiscovery,
     normalise_lxd_address,
 };

@@ -1,7 +1,7 @@
 //! Request parameters as Django's `QueryDict` sees them: an ordered
 //! multi-map where `get` returns the last value of a key.
 
-use crate::api::ApiError;
+use crate::domain::error::MaasError;
 
 /// Ordered multi-valued parameters (query string or form body).
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -82,7 +82,7 @@ impl Params {
     }
 
     /// Optional boolean parameter with formencode `StringBool` semantics.
-    pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
+    pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>, MaasError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => parse_bool(key, v).map(Some),
@@ -90,35 +90,35 @@ impl Params {
     }
 
     /// Boolean parameter, `default` when absent.
-    pub(crate) fn bool_or(&self, key: &str, default: bool) -> Result<bool, ApiError> {
+    pub(crate) fn bool_or(&self, key: &str, default: bool) -> Result<bool, MaasError> {
         Ok(self.opt_bool(key)?.unwrap_or(default))
     }
 
     /// Optional integer parameter (formencode `Int`).
-    pub(crate) fn opt_int(&self, key: &str) -> Result<Option<i64>, ApiError> {
+    pub(crate) fn opt_int(&self, key: &str) -> Result<Option<i64>, MaasError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
-                ApiError::bad_request(format!("Invalid {key}: Please enter an integer value"))
+                MaasError::bad_request(format!("Invalid {key}: Please enter an integer value"))
             }),
         }
     }
 
     /// Mandatory parameter: 400 `No provided <key>!` when missing.
-    pub(crate) fn required(&self, key: &str) -> Result<&str, ApiError> {
+    pub(crate) fn required(&self, key: &str) -> Result<&str, MaasError> {
         self.get(key)
-            .ok_or_else(|| ApiError::bad_request(format!("No provided {key}!")))
+            .ok_or_else(|| MaasError::bad_request(format!("No provided {key}!")))
     }
 }
 
 /// formencode `StringBool`: `true|t|yes|y|on|1` / `false|f|no|n|off|0`,
 /// case-insensitive; the empty string counts as false.
-pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, ApiError> {
+pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, MaasError> {
     let v = value.trim().to_ascii_lowercase();
     match v.as_str() {
         "true" | "t" | "yes" | "y" | "on" | "1" => Ok(true),
         "false" | "f" | "no" | "n" | "off" | "0" | "" => Ok(false),
-        _ => Err(ApiError::bad_request(format!(
+        _ => Err(MaasError::bad_request(format!(
             "Invalid {key}: Value should be 'true' or 'false'"
         ))),
     }
@@ -152,7 +152,7 @@ mod tests {
         }
         let err = parse_bool("erase", "maybe").unwrap_err();
         assert_eq!(
-            err.body_text(),
+            err.text(),
             "Invalid erase: Value should be 'true' or 'false'"
         );
     }

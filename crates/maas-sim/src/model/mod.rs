@@ -1,5 +1,11 @@
 //! The simulator's data model: MAAS's enums and the records the state keeps.
 
+pub(crate) mod clock;
+pub(crate) mod keys;
+pub(crate) mod names;
+pub(crate) mod pyfmt;
+pub(crate) mod version;
+
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;

@@ -4,9 +4,9 @@
 //! `/MAAS/api/1.0/`, `/MAAS/vmhost-certificate/<name>`).
 
 use crate::api::{self, Reply, reply};
-use crate::control::RequestRecord;
-use crate::params::Params;
-use crate::sim::Shared;
+use crate::domain::params::Params;
+use crate::runtime::control::RequestRecord;
+use crate::runtime::sim::Shared;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart};
@@ -38,7 +38,7 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let router: Router = crate::control::router().with_state(shared.clone());
+    let router: Router = crate::runtime::control::router().with_state(shared.clone());
     loop {
         let accepted = tokio::select! {
             changed = shutdown.changed() => {
@@ -89,13 +89,31 @@ pub(crate) async fn serve(
     }
 }
 
+/// The host Django reports: `X-Forwarded-Host` first (MAAS sets
+/// `USE_X_FORWARDED_HOST`), then `Host`.
 fn host_of(req: &Request<Body>) -> String {
-    req.headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.split(',').next().unwrap_or(h).trim().to_string())
+    };
+    header("x-forwarded-host")
+        .or_else(|| header(header::HOST.as_str()))
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// `https` when a proxy says so (`SECURE_PROXY_SSL_HEADER`), else `http`.
+fn scheme_of(req: &Request<Body>) -> &'static str {
+    match req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+    {
+        Some(p) if p.trim() == "https" => "https",
+        _ => "http",
+    }
 }
 
 fn to_response(r: Reply, api_headers: bool) -> Response<Body> {
@@ -130,7 +148,8 @@ async fn read_body(req: Request<Body>) -> (http::request::Parts, Result<Bytes, S
 }
 
 /// Parse a form body (urlencoded or multipart) the way Django fills `POST`.
-async fn parse_form(parts: &http::request::Parts, body: Bytes) -> Params {
+/// The form of a POST or PUT body, and whether it was multipart.
+async fn parse_form(parts: &http::request::Parts, body: Bytes) -> (Params, bool) {
     let ct = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -138,7 +157,7 @@ async fn parse_form(parts: &http::request::Parts, body: Bytes) -> Params {
         .unwrap_or("")
         .to_ascii_lowercase();
     if ct.starts_with("application/x-www-form-urlencoded") {
-        return Params::parse_urlencoded(&body);
+        return (Params::parse_urlencoded(&body), false);
     }
     if ct.starts_with("multipart/form-data") {
         let mut req = Request::new(Body::from(body));
@@ -169,9 +188,9 @@ async fn parse_form(parts: &http::request::Parts, body: Bytes) -> Params {
                 }
             }
         }
-        return params;
+        return (params, true);
     }
-    Params::new()
+    (Params::new(), false)
 }
 
 async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Response<Body> {
@@ -201,6 +220,7 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Resp
     let kill = req.extensions().get::<ConnKill>().cloned();
     let method = req.method().clone();
     let host = host_of(&req);
+    let scheme = scheme_of(&req);
     let query = Params::parse_urlencoded(req.uri().query().unwrap_or("").as_bytes());
     let authorization = req
         .headers()
@@ -222,23 +242,24 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Resp
             );
         }
     };
-    let form = if method == Method::POST || method == Method::PUT {
+    let (form, multipart) = if method == Method::POST || method == Method::PUT {
         parse_form(&parts, body).await
     } else {
-        Params::new()
+        (Params::new(), false)
     };
 
     let (reply, info, api_headers) = if path.starts_with(api::API_ROOT) {
-        let (r, i) = api::dispatch(
-            shared.clone(),
-            method.clone(),
-            path.clone(),
+        let request = api::ApiRequest {
+            method: method.clone(),
+            path: path.clone(),
             query,
-            form,
+            body: form,
             authorization,
             host,
-        )
-        .await;
+            scheme,
+            multipart,
+        };
+        let (r, i) = api::dispatch(shared.api.clone(), request).await;
         (r, i, true)
     } else if path.starts_with("/MAAS/api/version/") {
         (

@@ -1,11 +1,13 @@
 //! VM hosts (pods): the discovery seam, the simulated LXD hosts behind it,
 //! certificate generation, and create/update/refresh/compose/delete.
 
-use crate::api::ApiError;
-use crate::constraints::{Filter, LabeledMap, parse_labeled_map, parse_storage};
+use crate::domain::constraints::{
+    Filter, LabeledMap, StorageConstraint, parse_labeled_map, parse_storage,
+};
+use crate::domain::error::MaasError;
+use crate::domain::params::Params;
+use crate::domain::state::{DEFAULT_ZONE_ID, State};
 use crate::model::*;
-use crate::params::Params;
-use crate::state::{DEFAULT_ZONE_ID, State};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
@@ -328,6 +330,21 @@ fn capabilities() -> Vec<String> {
     .collect()
 }
 
+/// A compose request as `ComposeMachineForm` cleans it.
+struct ComposeForm {
+    cores: u64,
+    memory: u64,
+    cpu_speed: Option<i64>,
+    arch: String,
+    hostname: Option<String>,
+    domain_id: Option<u64>,
+    zone_id: Option<u64>,
+    pool_id: Option<u64>,
+    storage: Vec<StorageConstraint>,
+    interfaces: Option<LabeledMap>,
+    skip_commissioning: bool,
+}
+
 impl State {
     /// The machine owning `address` (IP part of a power address), if any.
     fn machine_with_ip(&self, address: &str) -> Option<u64> {
@@ -350,7 +367,7 @@ impl State {
         &mut self,
         data: &Params,
         existing: Option<u64>,
-    ) -> Result<VmHostDraft, ApiError> {
+    ) -> Result<VmHostDraft, MaasError> {
         let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let base = existing.and_then(|id| self.vmhosts.get(&id)).cloned();
         let ptype = data
@@ -471,10 +488,10 @@ impl State {
                 "power_address".into(),
                 vec!["This field is required.".into()],
             );
-            return Err(ApiError::form(errors));
+            return Err(MaasError::form(errors));
         };
         if !errors.is_empty() {
-            return Err(ApiError::form(errors));
+            return Err(MaasError::form(errors));
         }
         let power_address = if ptype == "lxd" {
             normalise_lxd_address(&power_address)
@@ -510,7 +527,7 @@ impl State {
             .map(str::to_string)
             .or_else(|| base.as_ref().and_then(|b| b.key.clone()));
         if ptype == "lxd" && certificate.is_none() && key.is_none() {
-            let uuid = crate::names::uuid(&mut self.rng);
+            let uuid = crate::model::names::uuid(&mut self.rng);
             if let Some((c, k)) = generate_certificate(&self.maas_name, &name, &uuid) {
                 certificate = Some(c);
                 key = Some(k);
@@ -522,7 +539,7 @@ impl State {
                 v.power_type == ptype && v.power_address == power_address && v.project == project
             });
             if let Some(d) = dup {
-                return Err(ApiError::bad_request(format!(
+                return Err(MaasError::bad_request(format!(
                     "Pod {} with type and parameters already exist.",
                     d.name
                 )));
@@ -668,7 +685,7 @@ impl State {
             Some(ip) => format!("qemu+ssh://virsh@{ip}/system"),
             None => String::new(),
         };
-        let uuid = crate::names::uuid(&mut self.rng);
+        let uuid = crate::model::names::uuid(&mut self.rng);
         let (certificate, key) = if power_type == "lxd" {
             match generate_certificate(&self.maas_name, &name, &uuid) {
                 Some((c, k)) => (Some(c), Some(k)),
@@ -695,7 +712,7 @@ impl State {
             key,
             power_user: None,
             power_pass: if power_type == "virsh" {
-                Some(crate::names::key_part(&mut self.rng, 20))
+                Some(crate::model::names::key_part(&mut self.rng, 20))
             } else {
                 None
             },
@@ -735,12 +752,108 @@ impl State {
         vmhost_id: u64,
         data: &Params,
         dynamic: bool,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let host = self
             .vmhosts
             .get(&vmhost_id)
             .cloned()
-            .ok_or_else(|| ApiError::not_found("Not Found"))?;
+            .ok_or_else(|| MaasError::no_match("Pod"))?;
+        let ComposeForm {
+            cores,
+            memory,
+            cpu_speed,
+            arch,
+            hostname,
+            domain_id,
+            zone_id,
+            pool_id,
+            storage,
+            interfaces,
+            skip_commissioning,
+        } = self.compose_form(&host, data, dynamic)?;
+        self.check_overcommit(&host, vmhost_id, cores, memory)?;
+        // Network plan: (ifname, vlan, static ip).
+        let plan = self.compose_network_plan(&host, interfaces.as_ref())?;
+        // Create the machine.
+        let mid = self.next_machine_id();
+        let system_id = self.fresh_system_id();
+        let hostname = match hostname {
+            Some(h) => h,
+            None => self.fresh_hostname(),
+        };
+        let vm_id = self.next_vm_id();
+        let uuid = crate::model::names::uuid(&mut self.rng);
+        let block_devices = self.compose_block_devices(&host, &storage);
+        let tags = self.vm_tags(&host);
+        let machine = Machine {
+            id: mid,
+            system_id: system_id.clone(),
+            hostname,
+            domain_id: domain_id.unwrap_or(crate::domain::state::DEFAULT_DOMAIN_ID),
+            description: String::new(),
+            hardware_uuid: uuid,
+            owner: None,
+            locked: false,
+            workload_annotations: Default::default(),
+            status: NodeStatus::New,
+            previous_status: NodeStatus::New,
+            error_description: String::new(),
+            status_message: None,
+            power_type: host.power_type.clone(),
+            power_state: PowerState::Off,
+            netboot: true,
+            architecture: arch,
+            cpu_count: cores as u32,
+            cpu_speed: cpu_speed.unwrap_or(host.cpu_speed as i64) as u32,
+            memory,
+            block_devices,
+            osystem: String::new(),
+            distro_series: String::new(),
+            hwe_kernel: None,
+            ephemeral_deploy: false,
+            enable_hw_sync: false,
+            enable_kernel_crash_dump: false,
+            install_kvm: false,
+            register_vmhost: false,
+            user_data: None,
+            agent_name: String::new(),
+            zone_id: zone_id.unwrap_or(DEFAULT_ZONE_ID),
+            pool_id: pool_id.unwrap_or(host.pool_id),
+            tags,
+            interfaces: Vec::new(),
+            pod_id: Some(vmhost_id),
+            virtualmachine_id: Some(vm_id),
+            dynamic,
+            commissioned: skip_commissioning,
+            timeline: Default::default(),
+            bios_boot_method: "uefi".into(),
+            system_vendor: "QEMU".into(),
+            system_product: "Standard PC (Q35 + ICH9, 2009)".into(),
+            cpu_model: "Intel Core Processor (Skylake)".into(),
+            commissioning_result_id: None,
+            installation_result_id: None,
+        };
+        self.insert_machine(machine);
+        for (ifname, vlan, ip) in plan {
+            self.add_vm_interface(mid, ifname, vlan, ip);
+        }
+        if skip_commissioning {
+            self.set_status(mid, NodeStatus::Ready);
+            self.emit(mid, ev::READY, "", None);
+        } else {
+            self.emit(mid, ev::NEW, "", None);
+            self.start_commissioning(mid, Some(user.id));
+        }
+        Ok(mid)
+    }
+
+    /// `ComposeMachineForm`'s fields, every error collected.
+    fn compose_form(
+        &self,
+        host: &VmHost,
+        data: &Params,
+        dynamic: bool,
+    ) -> Result<ComposeForm, MaasError> {
         let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let int_field = |errors: &mut BTreeMap<String, Vec<String>>,
                          key: &str,
@@ -865,15 +978,37 @@ impl State {
                 .map(django_true)
                 .unwrap_or(false);
         if !errors.is_empty() {
-            return Err(ApiError::form(errors));
+            return Err(MaasError::form(errors));
         }
-        // Over-commit check.
+        Ok(ComposeForm {
+            cores,
+            memory,
+            cpu_speed,
+            arch,
+            hostname,
+            domain_id,
+            zone_id,
+            pool_id,
+            storage,
+            interfaces,
+            skip_commissioning,
+        })
+    }
+
+    /// The VM host's over-commit ratios allow `cores` and `memory` more.
+    fn check_overcommit(
+        &self,
+        host: &VmHost,
+        vmhost_id: u64,
+        cores: u64,
+        memory: u64,
+    ) -> Result<(), MaasError> {
         let (used_cores, used_mem, _) = self.vmhost_used(vmhost_id);
         let mut msg = String::new();
         if (host.cores as f64 * host.cpu_over_commit_ratio) - ((used_cores + cores) as f64) < 0.0 {
             msg.push_str(&format!(
                 "CPU overcommit ratio is {} and there are {} available resources; {} requested.",
-                crate::pyfmt::py_float(host.cpu_over_commit_ratio),
+                crate::model::pyfmt::py_float(host.cpu_over_commit_ratio),
                 host.cores as i64 - used_cores as i64,
                 cores
             ));
@@ -882,28 +1017,26 @@ impl State {
         {
             msg.push_str(&format!(
                 "Memory overcommit ratio is {} and there are {} available resources; {} requested.",
-                crate::pyfmt::py_float(host.memory_over_commit_ratio),
+                crate::model::pyfmt::py_float(host.memory_over_commit_ratio),
                 host.memory as i64 - used_mem as i64,
                 memory
             ));
         }
         if !msg.is_empty() {
-            return Err(ApiError::unavailable(format!(
+            return Err(MaasError::unavailable(format!(
                 "Unable to compose KVM instance in '{}'. {msg}",
                 host.name
             )));
         }
-        // Network plan: (ifname, vlan, static ip).
-        let plan = self.compose_network_plan(&host, interfaces.as_ref())?;
-        // Create the machine.
-        let mid = self.next_machine_id();
-        let system_id = self.fresh_system_id();
-        let hostname = match hostname {
-            Some(h) => h,
-            None => self.fresh_hostname(),
-        };
-        let vm_id = self.next_vm_id();
-        let uuid = crate::names::uuid(&mut self.rng);
+        Ok(())
+    }
+
+    /// The composed VM's disks, in the VM host's default storage pool.
+    fn compose_block_devices(
+        &mut self,
+        host: &VmHost,
+        storage: &[StorageConstraint],
+    ) -> Vec<BlockDevice> {
         let mut block_devices = Vec::new();
         for (i, c) in storage.iter().enumerate() {
             let id = self.next_block_id();
@@ -929,6 +1062,12 @@ impl State {
                     .or_else(|| host.storage_pools.first().map(|p| p.name.clone())),
             });
         }
+        block_devices
+    }
+
+    /// A composed VM's tags (`virtual`, and the VM host's console logging),
+    /// created when missing.
+    fn vm_tags(&mut self, host: &VmHost) -> std::collections::BTreeSet<String> {
         let mut tags = std::collections::BTreeSet::new();
         tags.insert("virtual".to_string());
         if host.tags.iter().any(|t| t == "pod-console-logging") {
@@ -946,99 +1085,45 @@ impl State {
                 },
             });
         }
-        let machine = Machine {
-            id: mid,
-            system_id: system_id.clone(),
-            hostname,
-            domain_id: domain_id.unwrap_or(crate::state::DEFAULT_DOMAIN_ID),
-            description: String::new(),
-            hardware_uuid: uuid,
-            owner: None,
-            locked: false,
-            workload_annotations: Default::default(),
-            status: NodeStatus::New,
-            previous_status: NodeStatus::New,
-            error_description: String::new(),
-            status_message: None,
-            power_type: host.power_type.clone(),
-            power_state: PowerState::Off,
-            netboot: true,
-            architecture: arch,
-            cpu_count: cores as u32,
-            cpu_speed: cpu_speed.unwrap_or(host.cpu_speed as i64) as u32,
-            memory,
-            block_devices,
-            osystem: String::new(),
-            distro_series: String::new(),
-            hwe_kernel: None,
-            ephemeral_deploy: false,
-            enable_hw_sync: false,
-            enable_kernel_crash_dump: false,
-            install_kvm: false,
-            register_vmhost: false,
-            user_data: None,
-            agent_name: String::new(),
-            zone_id: zone_id.unwrap_or(DEFAULT_ZONE_ID),
-            pool_id: pool_id.unwrap_or(host.pool_id),
-            tags,
-            interfaces: Vec::new(),
-            pod_id: Some(vmhost_id),
-            virtualmachine_id: Some(vm_id),
-            dynamic,
-            commissioned: skip_commissioning,
-            timeline: Default::default(),
-            bios_boot_method: "uefi".into(),
-            system_vendor: "QEMU".into(),
-            system_product: "Standard PC (Q35 + ICH9, 2009)".into(),
-            cpu_model: "Intel Core Processor (Skylake)".into(),
-            commissioning_result_id: None,
-            installation_result_id: None,
+        tags
+    }
+
+    /// One interface of a composed VM on `vlan`, STATIC when `ip` is given.
+    fn add_vm_interface(&mut self, mid: u64, ifname: String, vlan: u64, ip: Option<IpAddr>) {
+        let iid = self.next_interface_id();
+        let mac = crate::model::names::mac(&mut self.rng);
+        let subnet = match ip {
+            Some(ip) => self.subnet_for_ip(ip),
+            None => self
+                .subnets
+                .values()
+                .find(|s| s.vlan_id == vlan)
+                .map(|s| s.id),
         };
-        self.insert_machine(machine);
-        for (ifname, vlan, ip) in plan {
-            let iid = self.next_interface_id();
-            let mac = crate::names::mac(&mut self.rng);
-            let subnet = match ip {
-                Some(ip) => self.subnet_for_ip(ip),
-                None => self
-                    .subnets
-                    .values()
-                    .find(|s| s.vlan_id == vlan)
-                    .map(|s| s.id),
-            };
-            let link = match ip {
-                Some(ip) => self.create_ip(AllocType::Sticky, Some(ip), subnet, None, Some(iid)),
-                None => self.create_ip(AllocType::Auto, None, subnet, None, Some(iid)),
-            };
-            self.interfaces.insert(
-                iid,
-                Interface {
-                    id: iid,
-                    machine_id: mid,
-                    name: ifname,
-                    iftype: "physical".into(),
-                    mac,
-                    vlan_id: Some(vlan),
-                    links: vec![link],
-                    tags: Vec::new(),
-                    link_speed: 0,
-                    interface_speed: 0,
-                    vendor: Some("Red Hat, Inc.".into()),
-                    product: Some("Virtio network device".into()),
-                },
-            );
-            if let Some(m) = self.machines.get_mut(&mid) {
-                m.interfaces.push(iid);
-            }
+        let link = match ip {
+            Some(ip) => self.create_ip(AllocType::Sticky, Some(ip), subnet, None, Some(iid)),
+            None => self.create_ip(AllocType::Auto, None, subnet, None, Some(iid)),
+        };
+        self.interfaces.insert(
+            iid,
+            Interface {
+                id: iid,
+                machine_id: mid,
+                name: ifname,
+                iftype: "physical".into(),
+                mac,
+                vlan_id: Some(vlan),
+                links: vec![link],
+                tags: Vec::new(),
+                link_speed: 0,
+                interface_speed: 0,
+                vendor: Some("Red Hat, Inc.".into()),
+                product: Some("Virtio network device".into()),
+            },
+        );
+        if let Some(m) = self.machines.get_mut(&mid) {
+            m.interfaces.push(iid);
         }
-        if skip_commissioning {
-            self.set_status(mid, NodeStatus::Ready);
-            self.emit(mid, ev::READY, "", None);
-        } else {
-            self.emit(mid, ev::NEW, "", None);
-            self.start_commissioning(mid, Some(user.id));
-        }
-        Ok(mid)
     }
 
     /// Which VLAN (and optionally static IP) each VM interface gets.
@@ -1046,7 +1131,7 @@ impl State {
         &self,
         host: &VmHost,
         interfaces: Option<&LabeledMap>,
-    ) -> Result<Vec<(String, u64, Option<IpAddr>)>, ApiError> {
+    ) -> Result<Vec<(String, u64, Option<IpAddr>)>, MaasError> {
         let host_vlans: Vec<u64> = host
             .host_machine
             .and_then(|h| self.machines.get(&h))
@@ -1065,12 +1150,12 @@ impl State {
                 .or_else(|| self.vlans.values().find(|v| v.dhcp_on).map(|v| v.id))
                 .or_else(|| self.vlans.keys().next().copied())
                 .ok_or_else(|| {
-                    ApiError::bad_request("No host network to attach VM interfaces to")
+                    MaasError::bad_request("No host network to attach VM interfaces to")
                 })?;
             return Ok(vec![("eth0".into(), vlan, None)]);
         };
         if host.host_machine.is_none() {
-            return Err(ApiError::bad_request(
+            return Err(MaasError::bad_request(
                 "Pod must be on a known host if interfaces are specified.",
             ));
         }
@@ -1084,18 +1169,18 @@ impl State {
                     "ip" => {
                         for v in values {
                             let addr: IpAddr = v.parse().map_err(|_| {
-                                ApiError::bad_request(format!("Invalid IP address: {v}"))
+                                MaasError::bad_request(format!("Invalid IP address: {v}"))
                             })?;
                             let subnet = self
                                 .subnet_for_ip(addr)
                                 .and_then(|s| self.subnets.get(&s))
                                 .ok_or_else(|| {
-                                    ApiError::bad_request(
+                                    MaasError::bad_request(
                                         "This pod does not match the specified networks.",
                                     )
                                 })?;
                             if self.ip_index.contains_key(&addr) {
-                                return Err(ApiError::not_found(format!(
+                                return Err(MaasError::not_found(format!(
                                     "The IP address {addr} is already in use."
                                 )));
                             }
@@ -1125,7 +1210,7 @@ impl State {
                             };
                             wanted_vlans
                                 .get_or_insert_with(Vec::new)
-                                .extend(crate::constraints::vlans_matching(self, &spec));
+                                .extend(crate::domain::constraints::vlans_matching(self, &spec));
                         }
                     }
                     _ => {}
@@ -1140,7 +1225,7 @@ impl State {
                 None => host_vlans.clone(),
             };
             let Some(vlan) = candidates.first().copied() else {
-                return Err(ApiError::bad_request(
+                return Err(MaasError::bad_request(
                     "This pod does not match the specified networks.",
                 ));
             };
@@ -1155,7 +1240,7 @@ impl State {
             plan.push((ifname, vlan, ip));
         }
         if !bootable {
-            return Err(ApiError::bad_request(
+            return Err(MaasError::bad_request(
                 "MAAS DHCP must be enabled on at least one VLAN attached to the specified interfaces.",
             ));
         }

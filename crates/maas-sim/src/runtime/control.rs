@@ -1,12 +1,12 @@
 //! Test control: the in-process [`Control`] handle and the same operations
 //! over HTTP under `/_sim/` (unauthenticated, loopback only).
 
-use crate::faults::{OpFault, ScriptedFault};
-use crate::inventory::MachineSpec;
+use crate::api::faults::{OpFault, ScriptedFault};
+use crate::domain::inventory::MachineSpec;
+use crate::domain::state::Timings;
+use crate::domain::vmhost::{SimulatedDiscovery, SimulatedHost};
 use crate::model::{NodeStatus, PowerState};
-use crate::sim::{Shared, SimError};
-use crate::state::Timings;
-use crate::vmhost::{SimulatedDiscovery, SimulatedHost};
+use crate::runtime::sim::{Shared, SimError};
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -258,7 +258,7 @@ impl Control {
         self.shared.log.lock().counters.clone()
     }
 
-    fn machine_state(st: &crate::state::State, m: &crate::model::Machine) -> MachineState {
+    fn machine_state(st: &crate::domain::state::State, m: &crate::model::Machine) -> MachineState {
         MachineState {
             system_id: m.system_id.clone(),
             hostname: m.hostname.clone(),

@@ -1,17 +1,15 @@
 //! Networking: subnet specifiers, AUTO address claims, interface links,
 //! reserved addresses and DNS resources.
 
-use crate::api::ApiError;
-use crate::lifecycle::Perm;
+use crate::domain::error::MaasError;
+use crate::domain::machines::Perm;
+use crate::domain::params::Params;
+use crate::domain::state::{State, dynamic_range_for};
 use crate::model::*;
-use crate::params::Params;
-use crate::state::{State, dynamic_range_for};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// A parsed DNS resource form: name, domain id, TTL, addresses.
-type DnsForm = (String, u64, Option<i64>, Option<Vec<u64>>);
-
 /// Errors of address allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum IpError {
@@ -101,10 +99,10 @@ impl State {
     }
 
     /// One subnet by specifier, or 404 `No Subnet matches the given query.`
-    pub(crate) fn subnet_by_spec(&self, spec: &str) -> Result<u64, ApiError> {
+    pub(crate) fn subnet_by_spec(&self, spec: &str) -> Result<u64, MaasError> {
         match self.subnets_matching(spec) {
             Ok(ids) if ids.len() == 1 => Ok(ids[0]),
-            _ => Err(ApiError::no_match("Subnet")),
+            _ => Err(MaasError::no_match("Subnet")),
         }
     }
 
@@ -192,9 +190,9 @@ impl State {
         system_id: &str,
         iface: &str,
         perm: Perm,
-    ) -> Result<(u64, u64), ApiError> {
+    ) -> Result<(u64, u64), MaasError> {
         let Some(m) = self.machine_by_system_id(system_id) else {
-            return Err(ApiError::no_match("Interface"));
+            return Err(MaasError::no_match("Interface"));
         };
         let iid = m.interfaces.iter().copied().find(|id| {
             id.to_string() == iface
@@ -205,14 +203,14 @@ impl State {
                     .unwrap_or(false)
         });
         let Some(iid) = iid else {
-            return Err(ApiError::no_match("Interface"));
+            return Err(MaasError::no_match("Interface"));
         };
         let allowed = match perm {
             Perm::View => self.can_view(user, m),
             _ => user.is_superuser && !m.locked,
         };
         if !allowed {
-            return Err(ApiError::forbidden(""));
+            return Err(MaasError::forbidden(""));
         }
         Ok((m.id, iid))
     }
@@ -224,7 +222,7 @@ impl State {
         system_id: &str,
         iface: &str,
         data: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let force = data.bool_or("force", false)?;
         let (mid, iid) = self.interface_for(user, system_id, iface, Perm::Edit)?;
         check_link_state(self, mid, "link subnet")?;
@@ -243,8 +241,9 @@ impl State {
                 if modes.contains(&lower.as_str()) {
                     Some(lower)
                 } else {
+                    // The form lower-cases the mode before checking it.
                     errors.entry("mode".into()).or_default().push(format!(
-                        "'{m}' is not a valid mode.  It should be one of: 'auto', 'dhcp', 'static', 'link_up'."
+                        "'{lower}' is not a valid mode.  It should be one of: 'auto', 'dhcp', 'static', 'link_up'."
                     ));
                     None
                 }
@@ -270,10 +269,15 @@ impl State {
                 if allowed.len() == 1 {
                     Some(allowed[0])
                 } else {
-                    errors.entry("subnet".into()).or_default().push(
+                    // An id the specifier field cannot find is named; any
+                    // other miss is the choice field's text.
+                    let msg = if spec.chars().all(|c| c.is_ascii_digit()) {
+                        format!("None found with id={spec}.")
+                    } else {
                         "Select a valid choice. That choice is not one of the available choices."
-                            .into(),
-                    );
+                            .to_string()
+                    };
+                    errors.entry("subnet".into()).or_default().push(msg);
                     None
                 }
             }
@@ -294,7 +298,9 @@ impl State {
         let default_gateway = data.bool_or("default_gateway", false).unwrap_or(false);
         if let Some(mode) = mode.as_deref() {
             match mode {
-                "auto" | "static" if subnet.is_none() && !errors.contains_key("subnet") => {
+                // The mode's own check comes after the field's: a subnet
+                // that was not found is also missing.
+                "auto" | "static" if subnet.is_none() => {
                     errors
                         .entry("subnet".into())
                         .or_default()
@@ -371,7 +377,7 @@ impl State {
             }
         }
         if !errors.is_empty() {
-            return Err(ApiError::form(errors));
+            return Err(MaasError::form(errors));
         }
         let mode = mode.unwrap_or_default();
         if mode == "link_up" || force {
@@ -393,10 +399,10 @@ impl State {
         let row = match mode.as_str() {
             "static" => {
                 let Some(sid) = subnet else {
-                    return Err(ApiError::field("subnet", "This field is required."));
+                    return Err(MaasError::field("subnet", "This field is required."));
                 };
                 if ip.is_some_and(|a| self.ip_index.contains_key(&a)) {
-                    return Err(ApiError::not_found("IP address is already in use."));
+                    return Err(MaasError::not_found("IP address is already in use."));
                 }
                 let ip = self.requested_or_free_ip(ip, sid)?;
                 self.create_ip(AllocType::Sticky, Some(ip), Some(sid), None, Some(iid))
@@ -421,7 +427,7 @@ impl State {
         system_id: &str,
         iface: &str,
         data: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let (mid, iid) = self.interface_for(user, system_id, iface, Perm::Edit)?;
         check_link_state(self, mid, "unlink subnet")?;
         let links: Vec<u64> = self
@@ -431,11 +437,11 @@ impl State {
             .unwrap_or_default();
         let choices: Vec<String> = links.iter().map(|l| format!("'{l}'")).collect();
         let id = match data.get("id").filter(|s| !s.is_empty()) {
-            None => return Err(ApiError::field("id", "This field is required.")),
+            None => return Err(MaasError::field("id", "This field is required.")),
             Some(v) => v,
         };
         let Some(link) = links.iter().copied().find(|l| l.to_string() == id) else {
-            return Err(ApiError::field(
+            return Err(MaasError::field(
                 "id",
                 format!(
                     "'{id}' is not a valid id.  It should be one of: {}.",
@@ -448,7 +454,7 @@ impl State {
     }
 
     /// `POST ipaddresses/?op=reserve`.
-    pub(crate) fn reserve_ip(&mut self, user: &User, post: &Params) -> Result<u64, ApiError> {
+    pub(crate) fn reserve_ip(&mut self, user: &User, post: &Params) -> Result<u64, MaasError> {
         let subnet_spec = post.get("subnet").map(str::to_string);
         let ip_in = post
             .get("ip")
@@ -461,7 +467,7 @@ impl State {
             Some(v) => match v.parse::<IpAddr>() {
                 Ok(ip) => Some(ip),
                 Err(_) => {
-                    return Err(ApiError::field(
+                    return Err(MaasError::field(
                         "ip_address",
                         "Enter a valid IPv4 or IPv6 address.",
                     ));
@@ -470,19 +476,19 @@ impl State {
         };
         let subnet_id = if let Some(ip) = ip {
             self.subnet_for_ip(ip).ok_or_else(|| {
-                ApiError::bad_request(format!("No known subnet for IP address: {ip}."))
+                MaasError::bad_request(format!("No known subnet for IP address: {ip}."))
             })?
         } else if let Some(spec) = subnet_spec.as_deref() {
             match self.subnets_matching(spec) {
                 Ok(ids) if ids.len() == 1 => ids[0],
                 _ => {
-                    return Err(ApiError::bad_request(format!(
+                    return Err(MaasError::bad_request(format!(
                         "Unable to identify subnet: {spec}."
                     )));
                 }
             }
         } else {
-            return Err(ApiError::bad_request(
+            return Err(MaasError::bad_request(
                 "Must supply either the 'subnet' or the 'ip' parameter.",
             ));
         };
@@ -490,7 +496,7 @@ impl State {
             && let Some(s) = self.subnets.get(&subnet_id)
             && dynamic_range_for(s, ip).is_some()
         {
-            return Err(ApiError::forbidden(format!(
+            return Err(MaasError::forbidden(format!(
                 "IP address {ip} belongs to an existing dynamic range. To reserve this IP address, a MAC address is required. (Create a device instead.)"
             )));
         }
@@ -499,11 +505,11 @@ impl State {
                 let (n, d) = h.split_once('.').unwrap_or((h, ""));
                 let domain = self
                     .domain_by_name(d)
-                    .ok_or_else(|| ApiError::no_match("Domain"))?;
+                    .ok_or_else(|| MaasError::no_match("Domain"))?;
                 (Some(n.to_string()), domain.id)
             }
-            Some(h) => (Some(h.to_string()), crate::state::DEFAULT_DOMAIN_ID),
-            None => (None, crate::state::DEFAULT_DOMAIN_ID),
+            Some(h) => (Some(h.to_string()), crate::domain::state::DEFAULT_DOMAIN_ID),
+            None => (None, crate::domain::state::DEFAULT_DOMAIN_ID),
         };
         let ip = self.requested_or_free_ip(ip, subnet_id)?;
         let _ = mac;
@@ -545,18 +551,19 @@ impl State {
     }
 
     /// `POST ipaddresses/?op=release`.
-    pub(crate) fn release_ip(&mut self, user: &User, post: &Params) -> Result<(), ApiError> {
+    pub(crate) fn release_ip(&mut self, user: &User, post: &Params) -> Result<(), MaasError> {
         let ip_s = post.required("ip")?.to_string();
         let force = post.bool_or("force", false)?;
         if force && !user.is_superuser {
-            return Err(ApiError(crate::api::Reply::text(
-                http::StatusCode::FORBIDDEN,
-                crate::api::reply::PLAIN,
+            return Err(MaasError::forbidden_plain(
                 "Force-releasing an IP address requires admin privileges.",
-            )));
+            ));
         }
         let Ok(ip) = ip_s.parse::<IpAddr>() else {
-            return Err(ApiError::field("ip", "Enter a valid IPv4 or IPv6 address."));
+            return Err(MaasError::field(
+                "ip",
+                "Enter a valid IPv4 or IPv6 address.",
+            ));
         };
         let row = self.ip_index.get(&ip).copied().filter(|id| {
             self.ips
@@ -567,7 +574,7 @@ impl State {
                 .unwrap_or(false)
         });
         let Some(row) = row else {
-            return Err(ApiError::bad_request(if force {
+            return Err(MaasError::bad_request(if force {
                 format!("IP address {ip} does not exist.")
             } else {
                 format!(
@@ -581,9 +588,9 @@ impl State {
 
     /// `ip` if it is not in use (MAAS answers 404 when it is), else a free
     /// address of subnet `sid` (503 when there is none).
-    fn requested_or_free_ip(&mut self, ip: Option<IpAddr>, sid: u64) -> Result<IpAddr, ApiError> {
+    fn requested_or_free_ip(&mut self, ip: Option<IpAddr>, sid: u64) -> Result<IpAddr, MaasError> {
         match ip {
-            Some(ip) if self.ip_index.contains_key(&ip) => Err(ApiError::not_found(format!(
+            Some(ip) if self.ip_index.contains_key(&ip) => Err(MaasError::not_found(format!(
                 "The IP address {ip} is already in use."
             ))),
             Some(ip) => Ok(ip),
@@ -593,212 +600,14 @@ impl State {
                     .get(&sid)
                     .map(|s| s.cidr.to_string())
                     .unwrap_or_default();
-                ApiError::unavailable(format!("No more IPs available in subnet: {cidr}."))
+                MaasError::unavailable(format!("No more IPs available in subnet: {cidr}."))
             }),
         }
-    }
-
-    /// Parse DNS resource form data; returns (name, domain id, ttl, ips).
-    fn dns_form(
-        &mut self,
-        user: &User,
-        data: &Params,
-        existing: Option<&DnsResource>,
-    ) -> Result<DnsForm, ApiError> {
-        let (name, domain_id) = self.dns_target(data, existing)?;
-        let name = match name.or_else(|| existing.map(|e| e.name.clone())) {
-            Some(n) if !n.is_empty() => n,
-            _ => return Err(ApiError::field("name", "This field is required.")),
-        };
-        let ttl = match data.get("address_ttl") {
-            None => existing.and_then(|e| e.address_ttl),
-            Some("") => None,
-            Some(v) => match v.trim().parse::<i64>() {
-                Ok(n) if n >= 0 => Some(n),
-                Ok(_) => {
-                    return Err(ApiError::field(
-                        "address_ttl",
-                        "Ensure this value is greater than or equal to 0.",
-                    ));
-                }
-                Err(_) => return Err(ApiError::field("address_ttl", "Enter a whole number.")),
-            },
-        };
-        let ips = match data.get("ip_addresses") {
-            None => None,
-            Some(text) => {
-                let mut ids = Vec::new();
-                for item in text.split_whitespace() {
-                    if item.bytes().all(|c| c.is_ascii_digit()) {
-                        let id: u64 = item.parse().unwrap_or(u64::MAX);
-                        if !self.ips.contains_key(&id) {
-                            return Err(ApiError::field(
-                                "ip_addresses",
-                                format!(
-                                    "Select a valid choice. {item} is not one of the available choices."
-                                ),
-                            ));
-                        }
-                        ids.push(id);
-                    } else if let Ok(ip) = item.parse::<IpAddr>() {
-                        let id = match self.ip_index.get(&ip) {
-                            Some(id) => *id,
-                            None => {
-                                let subnet = self.subnet_for_ip(ip);
-                                self.create_ip(
-                                    AllocType::UserReserved,
-                                    Some(ip),
-                                    subnet,
-                                    Some(user.id),
-                                    None,
-                                )
-                            }
-                        };
-                        ids.push(id);
-                    } else {
-                        return Err(ApiError::field(
-                            "ip_addresses",
-                            format!("“{item}” is not a valid value."),
-                        ));
-                    }
-                }
-                Some(ids)
-            }
-        };
-        Ok((name, domain_id, ttl, ips))
-    }
-
-    /// `POST dnsresources/`.
-    pub(crate) fn create_dnsresource(
-        &mut self,
-        user: &User,
-        data: &Params,
-    ) -> Result<u64, ApiError> {
-        // Validate the domain and the name before creating addresses.
-        let probe = self.probe_dns(data)?;
-        if self
-            .dnsresources
-            .values()
-            .any(|d| d.name == probe.0 && d.domain_id == probe.1)
-        {
-            return Err(ApiError::field(
-                "__all__",
-                "Labels must be unique within their zone.",
-            ));
-        }
-        let (name, domain_id, ttl, ips) = self.dns_form(user, data, None)?;
-        let id = self.next_dns_id();
-        self.dnsresources.insert(
-            id,
-            DnsResource {
-                id,
-                name,
-                domain_id,
-                address_ttl: ttl,
-                ip_ids: ips.unwrap_or_default(),
-            },
-        );
-        Ok(id)
-    }
-
-    /// The (name, domain) a DNS form would use, without side effects.
-    fn probe_dns(&self, data: &Params) -> Result<(String, u64), ApiError> {
-        let (name, domain_id) = self.dns_target(data, None)?;
-        Ok((name.unwrap_or_default(), domain_id))
-    }
-
-    /// The name (when given) and the domain id of a DNS form: `name` and
-    /// `domain`, or `fqdn` split at its first dot; the domain by id or name,
-    /// else `existing`'s, else the default domain.
-    fn dns_target(
-        &self,
-        data: &Params,
-        existing: Option<&DnsResource>,
-    ) -> Result<(Option<String>, u64), ApiError> {
-        let mut name = data.get("name").map(str::to_string);
-        let mut domain = data.get("domain").map(str::to_string);
-        if name.is_none()
-            && domain.is_none()
-            && let Some(fqdn) = data.get("fqdn")
-        {
-            let (n, d) = fqdn.split_once('.').unwrap_or((fqdn, ""));
-            name = Some(n.to_string());
-            domain = Some(d.to_string());
-        }
-        let domain_id = match domain.as_deref() {
-            Some(d) if !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()) => {
-                let id: u64 = d.parse().unwrap_or(u64::MAX);
-                self.domains
-                    .get(&id)
-                    .map(|x| x.id)
-                    .ok_or_else(|| ApiError::no_match("Domain"))?
-            }
-            Some(d) => self
-                .domain_by_name(d)
-                .map(|x| x.id)
-                .ok_or_else(|| ApiError::no_match("Domain"))?,
-            None => existing
-                .map(|e| e.domain_id)
-                .unwrap_or(crate::state::DEFAULT_DOMAIN_ID),
-        };
-        Ok((name, domain_id))
-    }
-
-    /// `PUT dnsresources/{id}/`.
-    pub(crate) fn update_dnsresource(
-        &mut self,
-        user: &User,
-        id: &str,
-        data: &Params,
-    ) -> Result<u64, ApiError> {
-        if !user.is_superuser {
-            return Err(ApiError::forbidden(""));
-        }
-        let did: u64 = id.parse().map_err(|_| ApiError::no_match("DNSResource"))?;
-        let existing = self
-            .dnsresources
-            .get(&did)
-            .cloned()
-            .ok_or_else(|| ApiError::no_match("DNSResource"))?;
-        let (name, domain_id, ttl, ips) = self.dns_form(user, data, Some(&existing))?;
-        if (name != existing.name || domain_id != existing.domain_id)
-            && self
-                .dnsresources
-                .values()
-                .any(|d| d.id != did && d.name == name && d.domain_id == domain_id)
-        {
-            return Err(ApiError::field(
-                "__all__",
-                "Labels must be unique within their zone.",
-            ));
-        }
-        if let Some(d) = self.dnsresources.get_mut(&did) {
-            d.name = name;
-            d.domain_id = domain_id;
-            d.address_ttl = ttl;
-            if let Some(ips) = ips {
-                d.ip_ids = ips;
-            }
-        }
-        Ok(did)
-    }
-
-    /// `DELETE dnsresources/{id}/`.
-    pub(crate) fn delete_dnsresource(&mut self, user: &User, id: &str) -> Result<(), ApiError> {
-        let did: u64 = id.parse().map_err(|_| ApiError::no_match("DNSResource"))?;
-        if !self.dnsresources.contains_key(&did) {
-            return Err(ApiError::no_match("DNSResource"));
-        }
-        if !user.is_superuser {
-            return Err(ApiError::forbidden(""));
-        }
-        self.dnsresources.remove(&did);
-        Ok(())
     }
 }
 
 /// The machine states in which interface links may change.
-fn check_link_state(st: &State, mid: u64, operation: &str) -> Result<(), ApiError> {
+fn check_link_state(st: &State, mid: u64, operation: &str) -> Result<(), MaasError> {
     let status = st
         .machines
         .get(&mid)
@@ -814,7 +623,7 @@ fn check_link_state(st: &State, mid: u64, operation: &str) -> Result<(), ApiErro
     ) {
         Ok(())
     } else {
-        Err(ApiError::conflict(format!(
+        Err(MaasError::conflict(format!(
             "Cannot {operation} interface because the machine is not New, Ready, Allocated, or Broken."
         )))
     }

@@ -2,11 +2,12 @@
 //! `constraints`), deploy, release, erase, power, broken/fixed, abort, lock,
 //! workload annotations, delete; and what each timeline step does.
 
-use crate::api::ApiError;
+use crate::domain::error::MaasError;
+use crate::domain::params::Params;
+use crate::domain::state::State;
+use crate::domain::validate;
+use crate::model::version::MaasVersion;
 use crate::model::*;
-use crate::params::Params;
-use crate::state::State;
-use crate::version::MaasVersion;
 use std::time::Duration;
 
 /// Permission levels of MAAS's authorization backend (without RBAC).
@@ -38,11 +39,11 @@ pub(crate) struct AllocationOptions {
 pub(crate) fn allocation_options(
     post: &Params,
     version: MaasVersion,
-) -> Result<AllocationOptions, ApiError> {
+) -> Result<AllocationOptions, MaasError> {
     let comment = post.get("comment").map(str::to_string);
     let install_rackd = post.bool_or("install_rackd", false)?;
     if install_rackd {
-        return Err(ApiError::bad_request(if version >= MaasVersion::V3_8 {
+        return Err(MaasError::bad_request(if version >= MaasVersion::V3_8 {
             "Support for install_rackd allocation parameter has been removed."
         } else {
             "Deploying a machine as a rackd has been disabled and it's not supported anymore."
@@ -50,13 +51,13 @@ pub(crate) fn allocation_options(
     }
     let install_kvm = post.bool_or("install_kvm", false)?;
     if install_kvm && !version.has_vm_hosts() {
-        return Err(ApiError::bad_request(
+        return Err(MaasError::bad_request(
             "Support for install_kvm allocation parameter has been removed.",
         ));
     }
     let register_vmhost = post.bool_or("register_vmhost", false)?;
     if register_vmhost && !version.has_vm_hosts() {
-        return Err(ApiError::bad_request(
+        return Err(MaasError::bad_request(
             "Support for register_vmhost allocation parameter has been removed.",
         ));
     }
@@ -66,7 +67,7 @@ pub(crate) fn allocation_options(
         && bt != "standard"
         && bt != "ovs"
     {
-        return Err(ApiError::field(
+        return Err(MaasError::field(
             "bridge_type",
             format!("'{bt}' is not a valid bridge_type.  It should be one of: 'standard', 'ovs'."),
         ));
@@ -119,12 +120,12 @@ impl State {
         user: &User,
         system_id: &str,
         perm: Perm,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let Some(m) = self.machine_by_system_id(system_id) else {
-            return Err(ApiError::no_match("Machine"));
+            return Err(MaasError::no_match("Machine"));
         };
         if m.locked && perm == Perm::Edit {
-            return Err(ApiError::forbidden(""));
+            return Err(MaasError::forbidden(""));
         }
         let allowed = match perm {
             Perm::View => user.is_superuser || m.owner.is_none() || m.owner == Some(user.id),
@@ -136,7 +137,7 @@ impl State {
         if allowed {
             Ok(m.id)
         } else {
-            Err(ApiError::forbidden(""))
+            Err(MaasError::forbidden(""))
         }
     }
 
@@ -172,19 +173,19 @@ impl State {
         user: &User,
         system_id: &str,
         post: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let series = post.get("distro_series").map(str::to_string);
         let hwe_kernel = post.get("hwe_kernel").map(str::to_string);
         let crash_dump = post.get("enable_kernel_crash_dump").map(str::to_string);
         let mid = self.machine_for(user, system_id, Perm::Edit)?;
         let options = allocation_options(post, self.version)?;
         if (options.install_kvm || options.register_vmhost) && !user.is_superuser {
-            return Err(ApiError::forbidden(
+            return Err(MaasError::forbidden(
                 "Only administratros can deploy VM hosts",
             ));
         }
         if (options.install_kvm || options.register_vmhost) && options.ephemeral_deploy {
-            return Err(ApiError::bad_request(
+            return Err(MaasError::bad_request(
                 "A machine can not be a VM host if it is deployed to memory.",
             ));
         }
@@ -192,7 +193,7 @@ impl State {
             let m = self
                 .machines
                 .get(&mid)
-                .ok_or_else(|| ApiError::no_match("Machine"))?;
+                .ok_or_else(|| MaasError::no_match("Machine"))?;
             (m.status, m.owner)
         };
         let will_acquire = status == NodeStatus::Ready;
@@ -200,12 +201,12 @@ impl State {
             if let Some(o) = owner
                 && o != user.id
             {
-                return Err(ApiError::conflict(
+                return Err(MaasError::conflict(
                     "Can't allocate a machine belonging to another user.",
                 ));
             }
         } else if status != NodeStatus::Allocated {
-            return Err(ApiError::conflict(format!(
+            return Err(MaasError::conflict(format!(
                 "Can't deploy a machine that is in the '{}' state",
                 status.name()
             )));
@@ -214,11 +215,11 @@ impl State {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| DEFAULT_SERIES.to_string());
         let Some(series) = resolve_series(&series_in) else {
-            let choices: Vec<String> = RELEASES
-                .iter()
-                .map(|(n, _)| format!("'ubuntu/{n}'"))
+            // MAAS's choices start with the default release, ''.
+            let choices: Vec<String> = std::iter::once("''".to_string())
+                .chain(RELEASES.iter().map(|(n, _)| format!("'ubuntu/{n}'")))
                 .collect();
-            return Err(ApiError::field(
+            return Err(MaasError::field(
                 "distro_series",
                 format!(
                     "'{series_in}' is not a valid distro_series.  It should be one of: {}.",
@@ -227,7 +228,7 @@ impl State {
             ));
         };
         let crash_dump = match crash_dump {
-            Some(v) => crate::params::parse_bool("enable_kernel_crash_dump", &v)?,
+            Some(v) => crate::domain::params::parse_bool("enable_kernel_crash_dump", &v)?,
             None => false,
         };
         // power_on's own parameters.
@@ -262,7 +263,7 @@ impl State {
         user: &User,
         user_data: Option<Vec<u8>>,
         comment: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), MaasError> {
         let system_id = self
             .machines
             .get(&mid)
@@ -270,7 +271,7 @@ impl State {
             .unwrap_or_default();
         // Claim AUTO addresses first: exhaustion fails the whole request.
         self.claim_auto_ips(mid).map_err(|_| {
-            ApiError::unavailable(format!(
+            MaasError::unavailable(format!(
                 "{system_id}: Unable to allocate static IP due to address exhaustion."
             ))
         })?;
@@ -375,7 +376,7 @@ impl State {
         user: &User,
         system_id: &str,
         data: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let mid = self.machine_for(user, system_id, Perm::Edit)?;
         let erase = django_bool(data.get("erase"));
         let force = django_bool(data.get("force"));
@@ -389,7 +390,7 @@ impl State {
             return Ok(mid);
         }
         if !status.releasable() {
-            return Err(ApiError::conflict(format!(
+            return Err(MaasError::conflict(format!(
                 "Machine cannot be released in its current state ('{}').",
                 status.name()
             )));
@@ -408,13 +409,13 @@ impl State {
     }
 
     /// `maybe_delete_pods`: refuse without force, delete with it.
-    fn check_hosted_vmhosts(&mut self, mid: u64, force: bool) -> Result<(), ApiError> {
+    fn check_hosted_vmhosts(&mut self, mid: u64, force: bool) -> Result<(), MaasError> {
         let hosted = self.hosted_vmhosts(mid);
         if hosted.is_empty() {
             return Ok(());
         }
         if !force {
-            return Err(ApiError::bad_request(format!(
+            return Err(MaasError::bad_request(format!(
                 "The following VM hosts must be removed first: {}",
                 hosted.join(", ")
             )));
@@ -439,7 +440,7 @@ impl State {
         comment: Option<&str>,
         erase: bool,
         force: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), MaasError> {
         self.check_hosted_vmhosts(mid, force)?;
         if erase {
             self.emit_request(mid, ev::REQ_ERASE, Some(user.id), comment);
@@ -555,7 +556,7 @@ impl State {
         &mut self,
         user: &User,
         post: &Params,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, MaasError> {
         let mut ids: Vec<String> = post.get_list("machines");
         ids.sort();
         ids.dedup();
@@ -566,7 +567,7 @@ impl State {
             .collect();
         if !unknown.is_empty() {
             let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
-            return Err(ApiError::bad_request(format!(
+            return Err(MaasError::bad_request(format!(
                 "Unknown machine(s): {}.",
                 names.join(", ")
             )));
@@ -580,7 +581,7 @@ impl State {
             }
         }
         if !denied.is_empty() {
-            return Err(ApiError::forbidden(format!(
+            return Err(MaasError::forbidden(format!(
                 "You don't have the required permission to release the following machine(s): {}.",
                 denied.join(", ")
             )));
@@ -596,7 +597,7 @@ impl State {
                 continue;
             } else if m.status.releasable() {
                 if !self.hosted_vmhosts(*mid).is_empty() {
-                    return Err(ApiError::bad_request(format!(
+                    return Err(MaasError::bad_request(format!(
                         "The following VM hosts must be removed first: {}",
                         self.hosted_vmhosts(*mid).join(", ")
                     )));
@@ -607,7 +608,7 @@ impl State {
             }
         }
         if !failed.is_empty() {
-            return Err(ApiError::conflict(format!(
+            return Err(MaasError::conflict(format!(
                 "Machine(s) cannot be released in their current state: {}.",
                 failed.join(", ")
             )));
@@ -628,12 +629,12 @@ impl State {
         user: &User,
         system_id: &str,
         post: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let user_data = post.get("user_data").map(|s| s.as_bytes().to_vec());
         let comment = post.get("comment").map(str::to_string);
         let mid = self.machine_for(user, system_id, Perm::Edit)?;
         if self.machines.get(&mid).and_then(|m| m.owner).is_none() {
-            return Err(ApiError::conflict(
+            return Err(MaasError::conflict(
                 "Can't start node: it hasn't been allocated.",
             ));
         }
@@ -643,7 +644,7 @@ impl State {
             && bt != "standard"
             && bt != "ovs"
         {
-            return Err(ApiError::field(
+            return Err(MaasError::field(
                 "bridge_type",
                 format!(
                     "'{bt}' is not a valid bridge_type.  It should be one of: 'standard', 'ovs'."
@@ -688,7 +689,7 @@ impl State {
         user: &User,
         system_id: &str,
         post: &Params,
-    ) -> Result<Option<u64>, ApiError> {
+    ) -> Result<Option<u64>, MaasError> {
         let comment = post.get("comment").map(str::to_string);
         let mid = self.machine_for(user, system_id, Perm::Edit)?;
         self.emit_request(mid, ev::REQ_STOP, Some(user.id), comment.as_deref());
@@ -717,10 +718,10 @@ impl State {
         user: &User,
         system_id: &str,
         post: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let mid = self.machine_for(user, system_id, Perm::Edit)?;
         if self.machines.get(&mid).and_then(|m| m.owner) != Some(user.id) {
-            return Err(ApiError::forbidden(""));
+            return Err(MaasError::forbidden(""));
         }
         let comment = post
             .get("comment")
@@ -792,7 +793,7 @@ impl State {
         user: &User,
         system_id: &str,
         post: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let comment = post.get("comment").map(str::to_string);
         let mid = self.machine_for(user, system_id, Perm::Admin)?;
         let (status, previous) = self
@@ -801,7 +802,7 @@ impl State {
             .map(|m| (m.status, m.previous_status))
             .unwrap_or((NodeStatus::New, NodeStatus::New));
         if status != NodeStatus::Broken {
-            return Err(ApiError::conflict(
+            return Err(MaasError::conflict(
                 "Can't mark a non-broken node as 'Ready'.",
             ));
         }
@@ -833,7 +834,7 @@ impl State {
         user: &User,
         system_id: &str,
         post: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let comment = post.get("comment").map(str::to_string);
         let mid = self.machine_for(user, system_id, Perm::Edit)?;
         let (status, sid) = self
@@ -858,7 +859,7 @@ impl State {
                 NodeStatus::FailedDiskErasing,
             ),
             other => {
-                return Err(ApiError::conflict(format!(
+                return Err(MaasError::conflict(format!(
                     "Cannot abort in current state: node {sid} is in state {}.",
                     other.name()
                 )));
@@ -867,9 +868,8 @@ impl State {
         self.unschedule(mid);
         self.emit_request(mid, req, Some(user.id), comment.as_deref());
         self.emit(mid, done, "", None);
-        if status == NodeStatus::Deploying {
-            self.release_auto_ips(mid);
-        }
+        // `abort_deploying` stops the machine and sets it Allocated; its
+        // AUTO addresses stay (released with the machine).
         self.set_status(mid, target);
         let on = self
             .machines
@@ -896,7 +896,7 @@ impl State {
         system_id: &str,
         post: &Params,
         lock: bool,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let mid = self.machine_for(user, system_id, Perm::Lock)?;
         let comment = post.get("comment").map(str::to_string);
         let (locked, status) = self
@@ -906,17 +906,17 @@ impl State {
             .unwrap_or((false, NodeStatus::New));
         if lock {
             if locked {
-                return Err(ApiError::conflict("Machine is already locked"));
+                return Err(MaasError::conflict("Machine is already locked"));
             }
             if !matches!(status, NodeStatus::Deployed | NodeStatus::Deploying) {
-                return Err(ApiError::conflict(
+                return Err(MaasError::conflict(
                     "Can't lock, node is not deployed or deploying",
                 ));
             }
             self.emit_request(mid, ev::REQ_LOCK, Some(user.id), comment.as_deref());
         } else {
             if !locked {
-                return Err(ApiError::conflict("Machine is not locked"));
+                return Err(MaasError::conflict("Machine is not locked"));
             }
             self.emit_request(mid, ev::REQ_UNLOCK, Some(user.id), comment.as_deref());
         }
@@ -932,27 +932,47 @@ impl State {
         user: &User,
         system_id: &str,
         post: &Params,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, MaasError> {
         let mid = self.machine_for(user, system_id, Perm::Edit)?;
         if self.machines.get(&mid).and_then(|m| m.owner) != Some(user.id) {
-            return Err(ApiError::conflict(
+            return Err(MaasError::conflict(
                 "Cannot set workload annotation: it hasn't been acquired.",
             ));
         }
+        // `OwnerData.objects.set_owner_data`, key by key in the form's order:
+        // a key failing `DATA_KEY_RE` raises ValueError (500), a key longer
+        // than the model's 255 fails `full_clean` (400); either way the
+        // request's transaction rolls back and nothing changes.
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        for key in post.keys() {
+            if key == "op" {
+                continue;
+            }
+            match post.get(key) {
+                Some("") | None => remove.push(key),
+                Some(v) => {
+                    if !validate::owner_data_key(key) {
+                        return Err(MaasError::internal(validate::INVALID_KEY_NAME));
+                    }
+                    let len = validate::py_len(key);
+                    if len > validate::OWNER_DATA_KEY_MAX {
+                        return Err(MaasError::model_validation(
+                            "key",
+                            validate::max_length_text(validate::OWNER_DATA_KEY_MAX, len),
+                        ));
+                    }
+                    set.push((key, v));
+                }
+            }
+        }
         if let Some(m) = self.machines.get_mut(&mid) {
-            for key in post.keys() {
-                if key == "op" {
-                    continue;
-                }
-                match post.get(key) {
-                    Some("") | None => {
-                        m.workload_annotations.remove(key);
-                    }
-                    Some(v) => {
-                        m.workload_annotations
-                            .insert(key.to_string(), v.to_string());
-                    }
-                }
+            for (key, value) in set {
+                m.workload_annotations
+                    .insert(key.to_string(), value.to_string());
+            }
+            for key in remove {
+                m.workload_annotations.remove(key);
             }
         }
         Ok(mid)
@@ -964,7 +984,7 @@ impl State {
         user: &User,
         system_id: &str,
         force: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), MaasError> {
         let mid = self.machine_for(user, system_id, Perm::Admin)?;
         self.check_hosted_vmhosts(mid, force)?;
         // A VM's host loses its resources usage when the VM goes.
@@ -1102,7 +1122,7 @@ impl State {
     }
 
     /// Set the simulated timings.
-    pub(crate) fn set_timings(&mut self, timings: crate::state::Timings) {
+    pub(crate) fn set_timings(&mut self, timings: crate::domain::state::Timings) {
         self.timings = timings;
     }
 

@@ -1,7 +1,7 @@
 //! JSON as MAAS's handlers emit it (field sets per version profile).
 
+use crate::domain::state::{DEFAULT_DOMAIN_ID, State};
 use crate::model::*;
-use crate::state::{DEFAULT_DOMAIN_ID, State};
 use serde_json::{Map, Value, json};
 
 const API: &str = "/MAAS/api/2.0";
@@ -183,7 +183,7 @@ pub(crate) fn interface(st: &State, i: &Interface) -> Value {
         "tags": i.tags,
         "enabled": true,
         "links": links,
-        "params": "",
+        "params": {},
         "discovered": null,
         "effective_mtu": i.vlan_id.and_then(|v| st.vlans.get(&v)).map(|v| v.mtu).unwrap_or(1500),
         "vendor": i.vendor,
@@ -537,7 +537,7 @@ pub(crate) fn ip(st: &State, r: &StaticIp) -> Value {
     json!({
         "alloc_type": r.alloc_type as u32,
         "alloc_type_name": r.alloc_type.name(),
-        "created": crate::clock::iso_date(r.created_unix_ms),
+        "created": crate::model::clock::iso_date(r.created_unix_ms),
         "ip": r.ip.map(|i| i.to_string()),
         "owner": r.user_id.and_then(|u| st.users.get(&u)).map(user).unwrap_or(Value::Null),
         "interface_set": ifaces,
@@ -580,7 +580,7 @@ pub(crate) fn event(e: &Event) -> Value {
         "hostname": e.hostname,
         "id": e.id,
         "level": e.etype.level.as_str(),
-        "created": crate::clock::event_date(e.created_unix_ms),
+        "created": crate::model::clock::event_date(e.created_unix_ms),
         "type": e.etype.desc,
         "description": e.description,
     })

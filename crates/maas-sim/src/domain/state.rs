@@ -2,9 +2,9 @@
 //! paths off linear scans, the event log and the timeline engine that makes
 //! machines progress lazily from timestamps.
 
+use crate::model::names::{self, SimRng};
+use crate::model::version::MaasVersion;
 use crate::model::*;
-use crate::names::{self, SimRng};
-use crate::version::MaasVersion;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -108,6 +108,8 @@ pub(crate) struct State {
     pub(crate) vmhosts: BTreeMap<u64, VmHost>,
     pub(crate) dnsresources: BTreeMap<u64, DnsResource>,
     pub(crate) events: Vec<Event>,
+    /// Architectures with boot images (MAAS's usable architectures: only
+    /// these pass `arch` constraints, whatever the machines are).
     pub(crate) usable_architectures: BTreeSet<String>,
     /// Deploys still to fail (fault injection).
     pub(crate) deploy_failures: u32,
@@ -143,8 +145,8 @@ impl State {
         timings: Timings,
         seed: u64,
         epoch_ms: u64,
-        admin_key: &crate::auth::ApiKey,
-        user_key: &crate::auth::ApiKey,
+        admin_key: &crate::model::keys::ApiKey,
+        user_key: &crate::model::keys::ApiKey,
     ) -> State {
         let mut st = State {
             version,
@@ -514,10 +516,6 @@ impl State {
         let id = m.id;
         self.by_system_id.insert(m.system_id.clone(), id);
         self.by_hostname.insert(m.hostname.clone(), id);
-        {
-            let arch = &m.architecture;
-            self.usable_architectures.insert(arch.clone());
-        }
         self.machines.insert(id, m);
         self.reindex(id);
     }

@@ -1,10 +1,12 @@
 //! `GET events/?op=query`: node filters, levels, paging and the
 //! `next_uri`/`prev_uri` links, as MAAS computes them.
 
-use crate::api::{ApiError, Ctx, HandlerResult, Reply};
+use super::{a, auth, h};
+use crate::api::Api;
+use crate::api::{Ctx, HandlerResult, Reply, ResourceDef};
+use crate::domain::error::MaasError;
+use crate::domain::params::Params;
 use crate::model::Level;
-use crate::params::Params;
-use crate::sim::Shared;
 use std::collections::HashSet;
 
 const MAX_EVENT_LOG_COUNT: i64 = 1000;
@@ -64,7 +66,7 @@ fn make_uri(query: &Params, drop: &str, set: Option<(&str, String)>) -> String {
     }
 }
 
-pub(crate) fn query(sh: &Shared, c: &Ctx) -> HandlerResult {
+pub(crate) fn query(sh: &Api, c: &Ctx) -> HandlerResult {
     let q = &c.query;
     let user = c.user()?;
     let after = q.opt_int("after")?;
@@ -72,7 +74,7 @@ pub(crate) fn query(sh: &Shared, c: &Ctx) -> HandlerResult {
     let level = q.get("level").unwrap_or("INFO").to_string();
     let mut limit = q.opt_int("limit")?.unwrap_or(DEFAULT_EVENT_LOG_LIMIT);
     if limit > MAX_EVENT_LOG_COUNT {
-        return Err(ApiError::bad_request(format!(
+        return Err(MaasError::bad_request(format!(
             "Requested number of events {limit} is greater than limit: {MAX_EVENT_LOG_COUNT}"
         )));
     }
@@ -93,7 +95,7 @@ pub(crate) fn query(sh: &Shared, c: &Ctx) -> HandlerResult {
         .collect();
     if !invalid.is_empty() {
         let names: Vec<&str> = invalid.iter().map(|s| s.as_str()).collect();
-        return Err(ApiError::bad_request(format!(
+        return Err(MaasError::bad_request(format!(
             "Invalid MAC address(es): {}",
             names.join(", ")
         )));
@@ -143,7 +145,7 @@ pub(crate) fn query(sh: &Shared, c: &Ctx) -> HandlerResult {
     let min_level = match Level::parse(&level) {
         Some(l) => l,
         None => {
-            return Err(ApiError::bad_request(format!(
+            return Err(MaasError::bad_request(format!(
                 "Unrecognised log level: {level}"
             )));
         }
@@ -180,7 +182,7 @@ pub(crate) fn query(sh: &Shared, c: &Ctx) -> HandlerResult {
             v
         }
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
+            return Err(MaasError::bad_request(
                 "There is undetermined behaviour when both `after` and `before` are specified.",
             ));
         }
@@ -196,7 +198,10 @@ pub(crate) fn query(sh: &Shared, c: &Ctx) -> HandlerResult {
         Some(e) => Some(make_uri(q, "after", Some(("before", e.id.to_string())))),
         None => after.map(|a| make_uri(q, "after", Some(("before", (a + 1).to_string())))),
     };
-    let rendered: Vec<serde_json::Value> = events.iter().map(|e| crate::render::event(e)).collect();
+    let rendered: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| crate::api::render::event(e))
+        .collect();
     drop(st);
     Ok(Reply::json(&serde_json::json!({
         "count": rendered.len(),
@@ -204,6 +209,26 @@ pub(crate) fn query(sh: &Shared, c: &Ctx) -> HandlerResult {
         "next_uri": next_uri,
         "prev_uri": prev_uri,
     })))
+}
+
+/// `events/`.
+pub(super) fn resources() -> Vec<ResourceDef> {
+    vec![auth(h(
+        "EventsHandler",
+        "Retrieve filtered node events.",
+        "/MAAS/api/2.0/events/",
+        &[],
+        vec![a(
+            "GET",
+            Some("query"),
+            "List node events, newest first.",
+            events_query,
+        )],
+    ))]
+}
+
+fn events_query(sh: &Api, c: &Ctx) -> HandlerResult {
+    query(sh, c)
 }
 
 #[cfg(test)]

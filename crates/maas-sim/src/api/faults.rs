@@ -5,7 +5,7 @@
 //! by `Handler.action` (`MachineHandler.read`), or `*` for everything.
 
 use crate::api::{Reply, reply};
-use crate::names::SimRng;
+use crate::model::names::SimRng;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -139,10 +139,7 @@ impl Faults {
                     if *count > 0 && matches(op, handler, action) =>
                 {
                     *count -= 1;
-                    d.reply = Some(
-                        Reply::text(StatusCode::CONFLICT, reply::HTML, reply::LOCK_PAGE)
-                            .with_header("Retry-After", "5"),
-                    );
+                    d.reply = Some(reply::lock_page());
                     consumed = Some((i, *count == 0));
                     break;
                 }
