@@ -228,7 +228,11 @@ impl MaasClient {
             .request(call.method.clone(), url.clone())
             .header(ACCEPT, "application/json");
         if let Some(key) = &self.inner.config.api_key {
-            rb = rb.header(AUTHORIZATION, auth::authorization_header(key));
+            let signed = auth::SignedRequest::with_form(call.method.as_str(), url, &call.body);
+            rb = rb.header(
+                AUTHORIZATION,
+                auth::authorization_header(key, self.inner.config.signature_method, &signed),
+            );
         }
         if let Some(t) = call.timeout {
             rb = rb.timeout(t);

@@ -1,11 +1,14 @@
-//! A MAAS 2.0 REST API client: OAuth1 PLAINTEXT, typed models, classified errors and retries.
+//! A MAAS 2.0 REST API client: OAuth 1.0 HMAC-SHA1 or PLAINTEXT, typed models, classified
+//! errors and retries.
 //!
 //! - [`ClientConfig`] normalises the endpoint (`http://maas:5240`, `…/MAAS`, `…/MAAS/api/2.0`
 //!   all become `…/MAAS/api/2.0/`), parses the API key `consumer:token:secret` (errors name the
 //!   bad part and never echo it), and sets TLS (rustls + ring, system roots, an optional CA
 //!   bundle, an explicit opt-out of verification), timeouts, user agent, retries and an
 //!   optional [`RequestObserver`] for metrics.
-//! - [`MaasClient`] signs every request with OAuth 1.0 PLAINTEXT (fresh nonce and timestamp),
+//! - [`MaasClient`] signs every request with OAuth 1.0 HMAC-SHA1 as MAAS verifies it (fresh
+//!   nonce and timestamp; [`SignatureMethod::Plaintext`] on request, [`RequestSigner`] for
+//!   requests you send yourself),
 //!   puts `op=` in the query string, sends form fields (multipart when `user_data` or a large
 //!   value is present), repeats keys for lists, and always adds the trailing slash MAAS needs.
 //! - Every failure is an [`Error`] that keeps MAAS's message and has a [`ErrorClass`]
@@ -59,6 +62,7 @@ mod tls;
 pub use api::MaasApi;
 #[cfg(feature = "mock")]
 pub use api::MockMaasApi;
+pub use auth::{RequestSigner, SignatureMethod, UnknownSignatureMethod};
 pub use client::{MaasClient, decode_json};
 pub use config::{
     API_PATH, ApiKey, ApiKeyError, ClientConfig, ConfigError, Endpoint, KeyPart, TlsOptions,

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use maas_api::{
     AllocateParams, ClientConfig, DeployParams, DnsResourceParams, Error, ErrorClass, EventQuery,
     LinkMode, LinkSubnetParams, MaasClient, MachineFilter, MachineStatus, PowerOffParams,
-    PowerState, ReleaseParams, RequestEvent, RequestObserver, RetryPolicy, TransportKind,
-    VmHostCreateParams,
+    PowerState, ReleaseParams, RequestEvent, RequestObserver, RetryPolicy, SignatureMethod,
+    TransportKind, VmHostCreateParams,
 };
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
@@ -35,6 +35,119 @@ fn config(server: &MockServer) -> ClientConfig {
     ClientConfig::new(&format!("{}/MAAS", server.uri()), &key())
         .unwrap()
         .with_retry(RetryPolicy::none())
+}
+
+fn auth_params(req: &Request) -> BTreeMap<String, String> {
+    let h = req.headers.get("authorization").unwrap().to_str().unwrap();
+    assert!(h.starts_with("OAuth "), "{h}");
+    h["OAuth ".len()..]
+        .split(',')
+        .map(|p| {
+            let (k, v) = p.trim().split_once('=').unwrap();
+            let v = url::form_urlencoded::parse(format!("v={}", v.trim_matches('"')).as_bytes())
+                .next()
+                .unwrap()
+                .1
+                .into_owned();
+            (k.to_owned(), v)
+        })
+        .collect()
+}
+
+/// Plain fields of a multipart body (no file parts in these tests).
+fn multipart_fields(req: &Request) -> Vec<(String, String)> {
+    let ct = req.headers.get("content-type").unwrap().to_str().unwrap();
+    let boundary = ct.split("boundary=").nth(1).unwrap().trim_matches('"');
+    let body = String::from_utf8(req.body.clone()).unwrap();
+    body.split(&format!("--{boundary}"))
+        .filter_map(|part| {
+            let (head, value) = part.split_once("\r\n\r\n")?;
+            let name = head.split("name=\"").nth(1)?.split('"').next()?;
+            Some((name.to_owned(), value.strip_suffix("\r\n")?.to_owned()))
+        })
+        .collect()
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Checks an HMAC-SHA1 `Authorization` header as MAAS does, independently of the client's
+/// signer, for the simple requests of these tests (no repeated query names, no escapes in
+/// values): POST body fields (last value wins), the header's oauth_* values, the query's.
+fn assert_hmac_valid(req: &Request, secret: &str) {
+    if let Err(e) = check_hmac(req, secret) {
+        panic!("{e}");
+    }
+}
+
+fn check_hmac(req: &Request, secret: &str) -> Result<(), String> {
+    let oauth = auth_params(req);
+    assert_eq!(oauth["oauth_signature_method"], "HMAC-SHA1");
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
+    if req.method.as_str() == "POST" {
+        let ct = req.headers.get("content-type").unwrap().to_str().unwrap();
+        let fields = if ct.starts_with("multipart/") {
+            multipart_fields(req)
+        } else {
+            body_pairs(req)
+        };
+        params.extend(fields);
+    }
+    for (k, v) in &oauth {
+        if k != "realm" && k != "oauth_signature" {
+            params.insert(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in req.url.query_pairs() {
+        if !v.is_empty() {
+            params.insert(k.into_owned(), v.into_owned());
+        }
+    }
+    let mut pairs: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    pairs.sort();
+    // MAAS (Django) takes the host from the Host header.
+    let host = req.headers.get("host").unwrap().to_str().unwrap();
+    let uri = format!("http://{host}{}", req.url.path());
+    let base = format!(
+        "{}&{}&{}",
+        req.method.as_str(),
+        encode(&uri),
+        encode(&pairs.join("&"))
+    );
+    let key = ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        format!("&{secret}").as_bytes(),
+    );
+    use base64::Engine as _;
+    let want = base64::engine::general_purpose::STANDARD
+        .encode(ring::hmac::sign(&key, base.as_bytes()).as_ref());
+    if oauth["oauth_signature"] == want {
+        Ok(())
+    } else {
+        Err(format!("signature does not match base string {base}"))
+    }
+}
+
+/// The secret appears nowhere in what was sent.
+fn assert_secret_not_sent(req: &Request) {
+    let mut wire = format!("{} {}\n", req.method, req.url);
+    for (name, value) in &req.headers {
+        wire.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("")));
+    }
+    wire.push_str(&String::from_utf8_lossy(&req.body));
+    assert!(!wire.contains(SECRET), "secret on the wire: {wire}");
 }
 
 fn client(server: &MockServer) -> MaasClient {
@@ -79,7 +192,7 @@ fn values<'a>(pairs: &'a [(String, String)], name: &str) -> Vec<&'a str> {
 // ---- wire format ---------------------------------------------------------------------------
 
 #[tokio::test]
-async fn oauth_header_shape_fresh_nonce_and_timestamp() {
+async fn plaintext_header_shape_fresh_nonce_and_timestamp() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/MAAS/api/2.0/users/"))
@@ -90,7 +203,8 @@ async fn oauth_header_shape_fresh_nonce_and_timestamp() {
         .expect(2)
         .mount(&server)
         .await;
-    let c = client(&server);
+    let c =
+        MaasClient::new(config(&server).with_signature_method(SignatureMethod::Plaintext)).unwrap();
     assert_eq!(c.whoami().await.unwrap().username, "capi");
     c.whoami().await.unwrap();
 
@@ -147,6 +261,96 @@ async fn oauth_header_shape_fresh_nonce_and_timestamp() {
         reqs[0].headers.get("user-agent").unwrap(),
         &format!("maas-api/{}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// HMAC-SHA1 is the default: GET with query, POST url-encoded with repeated names, POST
+/// multipart (user_data), PUT with a body, DELETE; each signature checks out as MAAS checks
+/// it, and the secret is never sent.
+#[tokio::test]
+async fn hmac_sha1_is_the_default_and_signs_as_maas_verifies() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/MAAS/api/2.0/users/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"username": "capi", "email": null, "is_local": true, "is_superuser": false}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/MAAS/api/2.0/machines/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(machine_json("abc123", 10)))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/MAAS/api/2.0/machines/abc123/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(machine_json("abc123", 9)))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/MAAS/api/2.0/dnsresources/7/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"id": 7, "fqdn": "a.maas", "address_ttl": 30, "ip_addresses": []}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/MAAS/api/2.0/dnsresources/7/"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    assert_eq!(c.config().signature_method, SignatureMethod::HmacSha1);
+    c.whoami().await.unwrap();
+    let wanted = AllocateParams::new()
+        .tag("a b")
+        .tag("é&=")
+        .agent_name("capmaas/ns/c1");
+    c.allocate(&wanted).await.unwrap();
+    let deploy = DeployParams::new()
+        .distro_series("noble")
+        .user_data(b"#cloud-config\n".to_vec());
+    c.deploy("abc123", &deploy).await.unwrap();
+    let update = DnsResourceParams {
+        address_ttl: Some(30),
+        ..DnsResourceParams::default()
+    };
+    c.update_dns_resource(7, &update).await.unwrap();
+    c.delete_dns_resource(7).await.unwrap();
+
+    let reqs = requests(&server).await;
+    assert_eq!(reqs.len(), 5);
+    let multipart = reqs[2]
+        .headers
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(multipart.starts_with("multipart/form-data"), "{multipart}");
+    for req in &reqs {
+        assert_secret_not_sent(req);
+        assert_hmac_valid(req, SECRET);
+    }
+    // A PUT's body is not signed (MAAS reads request.POST only for POST): changing it
+    // keeps the signature valid.
+    let mut put = reqs[3].clone();
+    put.body = b"address_ttl=99".to_vec();
+    assert_hmac_valid(&put, SECRET);
+    // A POST body is: changing a field breaks the signature.
+    let mut post = reqs[1].clone();
+    post.body = String::from_utf8(post.body)
+        .unwrap()
+        .replace("c1", "c2")
+        .into_bytes();
+    assert!(
+        check_hmac(&post, SECRET).is_err(),
+        "a changed POST body must not verify"
+    );
+    // Fresh nonce per request.
+    let nonces: std::collections::BTreeSet<String> = reqs
+        .iter()
+        .map(|r| auth_params(r)["oauth_nonce"].clone())
+        .collect();
+    assert_eq!(nonces.len(), reqs.len());
 }
 
 #[tokio::test]
