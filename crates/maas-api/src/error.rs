@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::redact::Redacted;
+
 /// How a caller should react to an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
@@ -54,8 +56,9 @@ impl fmt::Display for TransportKind {
 /// A MAAS API error. [`Error::status`] and [`Error::message`] give the HTTP status and MAAS's
 /// own message for display; [`Error::class`] says how to react.
 ///
-/// Messages are capped in length and scrubbed of the client's token secret; response bodies
-/// of calls that return secrets are never quoted.
+/// Messages are capped in length and redacted in every variant (echoed signature base
+/// strings, the client's key and its parts, anything shaped like an API key); response
+/// bodies of calls that return secrets are never quoted.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -276,14 +279,16 @@ pub(crate) struct ClassifyContext {
     pub allocate: bool,
 }
 
-/// Turn a non-success HTTP answer into an [`Error`].
+/// Turn a non-success HTTP answer into an [`Error`]. The only place MAAS's answers become
+/// error messages: the body comes in already [`Redacted`], so no variant can carry a secret.
 pub(crate) fn classify_response(
     status: u16,
     content_type: &str,
-    body: &str,
+    body: &Redacted,
     retry_after: Option<Duration>,
     ctx: ClassifyContext,
 ) -> Error {
+    let body = body.as_str();
     // Judge by the body, not the content type: MAAS sends plain-text 401 messages with
     // Django's default `text/html` content type, while the 409 lock page is a real document.
     let trimmed = body.trim_start();
@@ -429,7 +434,24 @@ pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Dura
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redact::Redactor;
     use std::time::{SystemTime, UNIX_EPOCH};
+
+    fn classify_response(
+        status: u16,
+        content_type: &str,
+        body: &str,
+        retry_after: Option<Duration>,
+        ctx: ClassifyContext,
+    ) -> Error {
+        super::classify_response(
+            status,
+            content_type,
+            &Redactor::default().redact(body),
+            retry_after,
+            ctx,
+        )
+    }
 
     #[test]
     fn retry_after_seconds_and_dates() {

@@ -19,7 +19,8 @@
 //! - [`MaasApi`] is the trait a controller programs against; the `mock` feature adds
 //!   `MockMaasApi`.
 //! - Secrets (token secret, `user_data`, VM host passwords and keys) never appear in logs,
-//!   errors or `Debug` output.
+//!   errors or `Debug` output: every MAAS answer is redacted before an error is built from it
+//!   (MAAS's 401 echoes the signature base string, which for PLAINTEXT is the secret itself).
 //!
 //! ```no_run
 //! use maas_api::{AllocateParams, ClientConfig, DeployParams, MaasClient, ErrorClass};
@@ -56,6 +57,7 @@ pub mod models;
 mod observer;
 mod ops;
 mod params;
+mod redact;
 mod retry;
 mod tls;
 

@@ -712,9 +712,10 @@ async fn unauthorized_both_bodies() {
     )
     .await;
     assert!(matches!(bad_token, Error::Unauthorized { .. }));
+    // The token key echoed is ours (part 2 of the key): redacted like the secret.
     assert_eq!(
         bad_token.message(),
-        "Authorization Error: 'Invalid access token: Hs4yGe8uJf3nQa6cVx'"
+        "Authorization Error: 'Invalid access token: <redacted>'"
     );
 }
 
@@ -1202,20 +1203,146 @@ async fn malformed_json_is_decode_with_short_excerpt() {
     assert!(!format!("{e:?}").contains("hunter2"), "{e:?}");
 }
 
+/// Every error class, with the secret, the token key, the whole key, another key and MAAS's
+/// base-string echoes in its body: nothing of them in Display, Debug or message().
 #[tokio::test]
-async fn token_secret_is_scrubbed_from_error_messages() {
+async fn no_error_class_carries_a_secret() {
+    const OTHER_SECRET: &str = "M9d7ZRVvXhTP4mhbEC6LxwwYnzywFmMV";
+    let hmac_echo = format!(
+        "Authorization Error: 'Invalid signature. Expected signature base string: \
+         GET&http%3A%2F%2F127.0.0.1%3A5240%2FMAAS%2Fapi%2F2.0%2Fusers%2F&oauth_consumer_key\
+         %3D{CONSUMER}%26oauth_token%3D{TOKEN}%26oauth_secret%3DZZ{OTHER_SECRET}'"
+    );
+    let plain_echo = format!(
+        "Authorization Error: 'Invalid signature. Expected signature base string: &{OTHER_SECRET}'"
+    );
+    let leaks = format!(
+        "{SECRET} | {TOKEN} | {} | AAAAAAAAAAAAAAAAAA:BBBBBBBBBBBBBBBBBB:{OTHER_SECRET} | {plain_echo}",
+        key()
+    );
+    let json_leaks = serde_json::to_string(&leaks).unwrap();
+    let lock_page = format!(
+        "<!DOCTYPE html><html><head><title>Conflict {SECRET}</title></head><body>{leaks}</body></html>"
+    );
+    type Check = fn(&Error) -> bool;
+    let cases: Vec<(&str, u16, String, &str, Check)> = vec![
+        (
+            "401 hmac echo",
+            401,
+            hmac_echo.clone(),
+            "text/html; charset=utf-8",
+            |e| matches!(e, Error::Unauthorized { .. }),
+        ),
+        (
+            "401 plaintext echo",
+            401,
+            plain_echo.clone(),
+            "text/html; charset=utf-8",
+            |e| matches!(e, Error::Unauthorized { .. }),
+        ),
+        (
+            "400 json",
+            400,
+            format!(r#"{{"name": [{json_leaks}], "{SECRET}": ["x"]}}"#),
+            "application/json",
+            |e| matches!(e, Error::Validation { .. }),
+        ),
+        ("400 text", 400, leaks.clone(), "text/plain", |e| {
+            matches!(e, Error::BadRequest { .. })
+        }),
+        ("403", 403, leaks.clone(), "text/plain", |e| {
+            matches!(e, Error::Forbidden { .. })
+        }),
+        ("404", 404, leaks.clone(), "text/plain", |e| {
+            matches!(e, Error::NotFound { .. })
+        }),
+        (
+            "409 no machine",
+            409,
+            format!("No machine available. {leaks}"),
+            "text/plain",
+            |e| matches!(e, Error::NoMachineAvailable { .. }),
+        ),
+        ("409 conflict", 409, leaks.clone(), "text/plain", |e| {
+            matches!(e, Error::Conflict { .. })
+        }),
+        ("409 lock page", 409, lock_page.clone(), "text/html", |e| {
+            matches!(e, Error::Busy { status: 409, .. })
+        }),
+        ("410", 410, leaks.clone(), "text/plain", |e| {
+            matches!(e, Error::Gone { .. })
+        }),
+        ("429", 429, leaks.clone(), "text/plain", |e| {
+            matches!(e, Error::Busy { status: 429, .. })
+        }),
+        ("500", 500, leaks.clone(), "text/plain", |e| {
+            matches!(e, Error::Server { status: 500, .. })
+        }),
+        ("502 html", 502, lock_page.clone(), "text/html", |e| {
+            matches!(e, Error::Server { status: 502, .. })
+        }),
+        ("503 busy", 503, leaks.clone(), "text/plain", |e| {
+            matches!(e, Error::Busy { status: 503, .. })
+        }),
+        (
+            "503 exhausted",
+            503,
+            format!("address exhaustion {leaks}"),
+            "text/plain",
+            |e| matches!(e, Error::Exhausted { .. }),
+        ),
+        ("405", 405, leaks.clone(), "text/plain", |e| {
+            matches!(e, Error::UnexpectedStatus { .. })
+        }),
+        ("200 not json", 200, leaks.clone(), "text/plain", |e| {
+            matches!(e, Error::Decode { .. })
+        }),
+        (
+            "200 wrong json",
+            200,
+            format!(r#"{{"username": 1, "email": {json_leaks}}}"#),
+            "application/json",
+            |e| matches!(e, Error::Decode { .. }),
+        ),
+        (
+            "200 string json",
+            200,
+            json_leaks.clone(),
+            "application/json",
+            |e| matches!(e, Error::Decode { .. }),
+        ),
+    ];
+    for (name, status, body, content_type, check) in cases {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(status).set_body_raw(body.clone().into_bytes(), content_type),
+            )
+            .mount(&server)
+            .await;
+        for signature in [SignatureMethod::HmacSha1, SignatureMethod::Plaintext] {
+            let c = MaasClient::new(config(&server).with_signature_method(signature)).unwrap();
+            let e = c.whoami().await.unwrap_err();
+            assert!(check(&e), "{name}: wrong class {e:?}");
+            for shown in [e.to_string(), format!("{e:?}"), e.message()] {
+                for secret in [SECRET, TOKEN, OTHER_SECRET, "oauth_consumer_key%3D"] {
+                    assert!(!shown.contains(secret), "{name}: {secret} in {shown}");
+                }
+            }
+        }
+    }
+    // What is kept: MAAS's words, the method and URL of an HMAC echo.
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(text(
-            400,
-            &format!("Bad Request: signature %26{SECRET} rejected"),
-        ))
+        .respond_with(text(401, &hmac_echo))
         .mount(&server)
         .await;
-    let e = client(&server).read_machine("abc123").await.unwrap_err();
-    assert!(!e.to_string().contains(SECRET), "{e}");
-    assert!(!format!("{e:?}").contains(SECRET));
-    assert!(e.message().contains("<redacted>"));
+    let e = client(&server).whoami().await.unwrap_err();
+    assert_eq!(
+        e.message(),
+        "Authorization Error: 'Invalid signature. Expected signature base string: \
+         GET&http%3A%2F%2F127.0.0.1%3A5240%2FMAAS%2Fapi%2F2.0%2Fusers%2F&<redacted>'"
+    );
 }
 
 #[tokio::test]
