@@ -253,6 +253,55 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
     }
+
+    /// Whether MAAS may have carried out the failed request: its outcome is **unknown**, and
+    /// before repeating a non-idempotent call (allocate, deploy, compose, create…) the caller
+    /// must re-observe (list machines by `agent_name`, look the VM up by hostname), and allow
+    /// for an answer that was lost.
+    ///
+    /// `true` (outcome unknown):
+    /// - the request timed out or the connection broke after it may have been sent
+    ///   ([`TransportKind::Timeout`], [`TransportKind::Io`]);
+    /// - a 5xx other than the refusals below: a 500 can follow a committed change, and a
+    ///   502/504 comes from a proxy whose upstream may have acted;
+    /// - a 503 without `Retry-After`;
+    /// - MAAS answered 2xx but the body could not be decoded ([`Error::Decode`]): it acted,
+    ///   and what it did is not known.
+    ///
+    /// `false` (MAAS certainly did not act):
+    /// - nothing was sent: connect refused, unreachable, TLS handshake
+    ///   ([`TransportKind::Connect`]), or the request could not be built;
+    /// - MAAS refused before acting or rolled back: the 409 lock page, a 429, a 503 with
+    ///   `Retry-After`, a 503 reporting exhaustion, and every 4xx (401, 403, 404, 409, 400,
+    ///   410…) and 3xx.
+    ///
+    /// For non-idempotent calls this holds for the whole call, retries included: the client
+    /// repeats them only after an answer for which this is `false`.
+    pub fn maas_may_have_acted(&self) -> bool {
+        match self {
+            Error::Transport { kind, .. } => match kind {
+                TransportKind::Connect => false,
+                TransportKind::Timeout | TransportKind::Io => true,
+            },
+            Error::Busy {
+                status,
+                retry_after,
+                ..
+            } => *status == 503 && retry_after.is_none(),
+            Error::Server { .. } | Error::Decode { .. } => true,
+            Error::UnexpectedStatus { status, .. } => *status >= 500,
+            Error::Exhausted { .. }
+            | Error::Unauthorized { .. }
+            | Error::Forbidden { .. }
+            | Error::NotFound { .. }
+            | Error::NoMachineAvailable { .. }
+            | Error::Conflict { .. }
+            | Error::Validation { .. }
+            | Error::BadRequest { .. }
+            | Error::Gone { .. }
+            | Error::InvalidRequest(_) => false,
+        }
+    }
 }
 
 /// Longest MAAS message kept in an error.
@@ -627,6 +676,51 @@ mod tests {
         };
         assert_eq!(t.class(), ErrorClass::Transient);
         assert_eq!(t.status(), None);
+    }
+
+    #[test]
+    fn which_failures_may_have_acted() {
+        let ctx = ClassifyContext::default();
+        let alloc = ClassifyContext { allocate: true };
+        let secs = Some(Duration::from_secs(5));
+        let lock = "<!DOCTYPE html><html><title>Conflict error</title></html>";
+        let answered = [
+            (409, lock, None, alloc, false),
+            (429, "slow down", None, ctx, false),
+            (503, "busy", secs, ctx, false),
+            (503, "busy", None, ctx, true),
+            (503, "address exhaustion", None, ctx, false),
+            (500, "boom", None, ctx, true),
+            (502, "bad gateway", None, ctx, true),
+            (504, "gateway timeout", secs, ctx, true),
+            (409, "No machine available.", None, alloc, false),
+            (409, "Can't deploy", None, ctx, false),
+            (400, r#"{"arch": ["x"]}"#, None, ctx, false),
+            (400, "bad", None, ctx, false),
+            (401, "no", None, ctx, false),
+            (403, "", None, ctx, false),
+            (404, "gone", None, ctx, false),
+            (410, "gone", None, ctx, false),
+            (405, "", None, ctx, false),
+            (302, "", None, ctx, false),
+        ];
+        for (status, body, ra, c, want) in answered {
+            let e = classify_response(status, "text/plain", body, ra, c);
+            assert_eq!(e.maas_may_have_acted(), want, "{status} {body}: {e:?}");
+        }
+        let transport = |kind| Error::Transport {
+            kind,
+            message: String::new(),
+        };
+        assert!(!transport(TransportKind::Connect).maas_may_have_acted());
+        assert!(transport(TransportKind::Timeout).maas_may_have_acted());
+        assert!(transport(TransportKind::Io).maas_may_have_acted());
+        let decode = Error::Decode {
+            message: String::new(),
+            excerpt: String::new(),
+        };
+        assert!(decode.maas_may_have_acted());
+        assert!(!Error::InvalidRequest(String::new()).maas_may_have_acted());
     }
 
     #[test]

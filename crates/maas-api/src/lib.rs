@@ -15,7 +15,8 @@
 //!   (`Transient`, `Capacity`, `Permanent`) and [`Error::retry_after`].
 //! - Transient failures are retried with exponential backoff and full jitter within a budget
 //!   ([`RetryPolicy`]); non-idempotent calls (allocate, deploy, compose, create…) are retried
-//!   only when MAAS said it did not act. See `docs/maas-api.md`.
+//!   only when MAAS said it did not act; [`Error::maas_may_have_acted`] tells a caller whether
+//!   a failed call's outcome is unknown. See `docs/maas-api.md`.
 //! - [`MaasApi`] is the trait a controller programs against; the `mock` feature adds
 //!   `MockMaasApi`.
 //! - Secrets (token secret, `user_data`, VM host passwords and keys) never appear in logs,

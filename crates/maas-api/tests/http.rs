@@ -1053,6 +1053,67 @@ async fn request_timeout_retries_reads_but_not_allocate() {
         .filter(|r| r.method == wiremock::http::Method::POST)
         .count();
     assert_eq!(posts, 1, "allocate must not be retried after a timeout");
+    assert!(
+        e.maas_may_have_acted(),
+        "a timed-out allocate: outcome unknown"
+    );
+}
+
+/// What a controller sees after a failed allocate: whether MAAS may have taken a machine.
+#[tokio::test]
+async fn failed_allocate_says_whether_maas_may_have_acted() {
+    let cases: Vec<(&str, ResponseTemplate, bool)> = vec![
+        ("500", text(500, "boom"), true),
+        (
+            "502 html",
+            text(502, "<html><title>Bad Gateway</title></html>"),
+            true,
+        ),
+        ("503 no Retry-After", text(503, "busy"), true),
+        ("garbage 200", text(200, "not json"), true),
+        (
+            "503 Retry-After",
+            text(503, "busy").insert_header("Retry-After", "0"),
+            false,
+        ),
+        (
+            "lock page",
+            ResponseTemplate::new(409).set_body_raw(LOCK_PAGE, "text/html; charset=utf-8"),
+            false,
+        ),
+        ("429", text(429, "slow down"), false),
+        ("no machine", text(409, "No machine available."), false),
+        ("400", text(400, "bad"), false),
+        (
+            "401",
+            text(401, "Authorization Error: Invalid API key."),
+            false,
+        ),
+        ("403", text(403, ""), false),
+        ("404", text(404, "No such zone"), false),
+    ];
+    for (name, answer, want) in cases {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        let c = client_with(&server, fast_retry(3));
+        let e = c.allocate(&AllocateParams::new()).await.unwrap_err();
+        assert_eq!(e.maas_may_have_acted(), want, "{name}: {e:?}");
+    }
+    // Nothing listening: never sent.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let c = MaasClient::new(
+        ClientConfig::new(&format!("http://127.0.0.1:{port}/MAAS"), &key())
+            .unwrap()
+            .with_retry(fast_retry(2)),
+    )
+    .unwrap();
+    let e = c.allocate(&AllocateParams::new()).await.unwrap_err();
+    assert!(!e.maas_may_have_acted(), "{e:?}");
 }
 
 /// (method + endpoint, op, status, attempt, error class)
