@@ -156,6 +156,25 @@ impl RequestSigner {
         };
         authorization_header(&self.key, self.method, &req)
     }
+
+    /// [`RequestSigner::authorization`] with a given nonce and timestamp (seconds since the
+    /// epoch), for reproducible tests. MAAS refuses a nonce it has seen and a timestamp more
+    /// than 5 minutes old.
+    pub fn authorization_with(
+        &self,
+        http_method: &str,
+        url: &Url,
+        form_body: &[(&str, &str)],
+        nonce: &str,
+        timestamp: u64,
+    ) -> String {
+        let req = SignedRequest {
+            method: http_method,
+            url,
+            body: form_body.to_vec(),
+        };
+        authorization_header_with(&self.key, self.method, &req, nonce, timestamp)
+    }
 }
 
 impl fmt::Debug for RequestSigner {
