@@ -200,12 +200,15 @@ fn replace_word(text: &str, value: &str, name: &str) -> String {
         let after = rest[at + value.len()..].chars().next();
         let starts_word = value.chars().next().is_some_and(is_word);
         let ends_word = value.chars().next_back().is_some_and(is_word);
-        // A number is an id only on its own: not part of `2.0`, `10.0.3.1` or a date.
+        // A number is an id only on its own, or as a path segment (`/12/`): not part of
+        // `2.0`, `10.0.3.1`, a prefix length (`/24`) or a date.
         let numeric = value.bytes().all(|b| b.is_ascii_digit());
         let sticky = |c: Option<char>| {
             c.is_some_and(|c| is_word(c) || (numeric && matches!(c, '.' | '-' | ':')))
         };
-        let bounded = !(starts_word && sticky(before) || ends_word && sticky(after));
+        let prefix_length = numeric && before == Some('/') && after != Some('/');
+        let bounded =
+            !(starts_word && sticky(before) || ends_word && sticky(after) || prefix_length);
         out.push_str(&rest[..at]);
         if bounded {
             out.push_str(name);
@@ -512,8 +515,8 @@ mod tests {
         assert_eq!(n.text("abc1234 xabc123"), "abc1234 xabc123");
         assert_eq!(n.text("id%3Dabc123%26"), "id%3D${m1}%26");
         assert_eq!(
-            n.text("/MAAS/api/2.0/resourcepool/3/ 10.0.3.1 '3'"),
-            "/MAAS/api/2.0/resourcepool/${pool}/ 10.0.3.1 '${pool}'"
+            n.text("/MAAS/api/2.0/resourcepool/3/ 10.0.3.0/3 id=3 '3'"),
+            "/MAAS/api/2.0/resourcepool/${pool}/ 10.0.3.0/3 id=${pool} '${pool}'"
         );
     }
 
