@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: all build test test-rust soak-properties test-doc test-clients test-release lint fmt fmt-check clippy deny demo demo-maas clean kube-assets crds release-manifests docs docker-build
+.PHONY: all build test test-rust soak-properties test-doc test-clients test-release lint fmt fmt-check clippy deny demo demo-maas clean kube-assets crds release-manifests docs docker-build differential
 
 all: build
 
@@ -72,6 +72,15 @@ demo:
 	@assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
 	"$${CARGO_TARGET_DIR:-target}/debug/capmaas-demo"
+
+## differential: one request corpus to two MAAS endpoints, every difference and a score
+## (MAAS_A, MAAS_A_KEY, MAAS_B, MAAS_B_KEY; optional MAAS_A_READY, MAAS_B_READY, DIFF_REPORT,
+## DIFF_AUTH, DIFF_PREFIX; docs/differential.md)
+differential:
+	@test -n "$${MAAS_A:-}" -a -n "$${MAAS_A_KEY:-}" -a -n "$${MAAS_B:-}" -a -n "$${MAAS_B_KEY:-}" || \
+	  { echo "make differential: set MAAS_A, MAAS_A_KEY, MAAS_B and MAAS_B_KEY (docs/differential.md)" >&2; exit 2; }
+	MAAS_A="$(MAAS_A)" MAAS_A_KEY="$(MAAS_A_KEY)" MAAS_B="$(MAAS_B)" MAAS_B_KEY="$(MAAS_B_KEY)" \
+	$(CARGO) run --quiet -p maas-differential -- run
 
 ## demo-maas: the MAAS lifecycle example (maas-api) against the real maas-sim binary (docs/demo.md)
 demo-maas:

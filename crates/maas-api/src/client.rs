@@ -17,6 +17,7 @@ use crate::error::{
 };
 use crate::form::{Encoding, Form};
 use crate::observer::RequestEvent;
+use crate::redact::Redactor;
 use crate::retry::{Idempotency, may_retry};
 use crate::tls;
 
@@ -29,6 +30,8 @@ pub struct MaasClient {
 struct Inner {
     http: reqwest::Client,
     config: ClientConfig,
+    /// Every text that goes into an error passes through it.
+    redactor: Redactor,
 }
 
 impl std::fmt::Debug for MaasClient {
@@ -165,8 +168,13 @@ impl MaasClient {
             .http1_only()
             .build()
             .map_err(|e| ConfigError::Http(error_chain(&e)))?;
+        let redactor = Redactor::for_key(config.api_key.as_ref());
         Ok(MaasClient {
-            inner: Arc::new(Inner { http, config }),
+            inner: Arc::new(Inner {
+                http,
+                config,
+                redactor,
+            }),
         })
     }
 
@@ -211,24 +219,17 @@ impl MaasClient {
         Ok(url)
     }
 
-    /// Remove the token secret from text that may be shown (defence in depth).
-    fn scrub(&self, text: String) -> String {
-        match &self.inner.config.api_key {
-            // Short test secrets would match ordinary words; real MAAS secrets are 32 chars.
-            Some(k) if k.token_secret().len() >= 8 && text.contains(k.token_secret()) => {
-                text.replace(k.token_secret(), "<redacted>")
-            }
-            _ => text,
-        }
-    }
-
     async fn send_once(&self, call: &Call, url: &Url) -> Result<RawResponse, Error> {
         let http = &self.inner.http;
         let mut rb = http
             .request(call.method.clone(), url.clone())
             .header(ACCEPT, "application/json");
         if let Some(key) = &self.inner.config.api_key {
-            rb = rb.header(AUTHORIZATION, auth::authorization_header(key));
+            let signed = auth::SignedRequest::with_form(call.method.as_str(), url, &call.body);
+            rb = rb.header(
+                AUTHORIZATION,
+                auth::authorization_header(key, self.inner.config.signature_method, &signed),
+            );
         }
         if let Some(t) = call.timeout {
             rb = rb.timeout(t);
@@ -263,8 +264,8 @@ impl MaasClient {
         if (200..300).contains(&status) {
             return Ok(RawResponse { status, body });
         }
-        let text = String::from_utf8_lossy(&body);
-        let err = classify_response(
+        let text = self.inner.redactor.redact(&String::from_utf8_lossy(&body));
+        Err(classify_response(
             status,
             &content_type,
             &text,
@@ -272,42 +273,7 @@ impl MaasClient {
             ClassifyContext {
                 allocate: call.allocate,
             },
-        );
-        Err(self.scrub_error(err))
-    }
-
-    fn scrub_error(&self, err: Error) -> Error {
-        match err {
-            Error::Unauthorized { message } => Error::Unauthorized {
-                message: self.scrub(message),
-            },
-            Error::Forbidden { message } => Error::Forbidden {
-                message: self.scrub(message),
-            },
-            Error::NotFound { message } => Error::NotFound {
-                message: self.scrub(message),
-            },
-            Error::BadRequest { message } => Error::BadRequest {
-                message: self.scrub(message),
-            },
-            Error::Conflict { message } => Error::Conflict {
-                message: self.scrub(message),
-            },
-            Error::Server {
-                status,
-                message,
-                retry_after,
-            } => Error::Server {
-                status,
-                message: self.scrub(message),
-                retry_after,
-            },
-            Error::UnexpectedStatus { status, message } => Error::UnexpectedStatus {
-                status,
-                message: self.scrub(message),
-            },
-            other => other,
-        }
+        ))
     }
 
     fn transport_error(&self, e: &reqwest::Error) -> Error {
@@ -320,7 +286,10 @@ impl MaasClient {
         };
         Error::Transport {
             kind,
-            message: self.scrub(truncate(&error_chain(e), MAX_MESSAGE)),
+            message: truncate(
+                self.inner.redactor.redact(&error_chain(e)).as_str(),
+                MAX_MESSAGE,
+            ),
         }
     }
 
@@ -408,7 +377,7 @@ impl MaasClient {
     /// Execute and decode JSON.
     pub(crate) async fn json<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
         let raw = self.execute(&call).await?;
-        decode(&raw.body, call.sensitive_response)
+        decode(&raw.body, call.sensitive_response, &self.inner.redactor)
     }
 
     /// Execute and ignore the body.
@@ -420,11 +389,15 @@ impl MaasClient {
 /// Decode a MAAS JSON answer the way the client does: a [`Error::Decode`] with a short body
 /// excerpt on failure, never a panic. Useful to check fixtures in callers' tests.
 pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    decode(body, false)
+    decode(body, false, &Redactor::default())
 }
 
 /// Decode a JSON body; errors carry a short excerpt (or only the size, for secret-bearing answers).
-pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], sensitive: bool) -> Result<T, Error> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    body: &[u8],
+    sensitive: bool,
+    redactor: &Redactor,
+) -> Result<T, Error> {
     serde_json::from_slice(body).map_err(|e| {
         if sensitive {
             Error::Decode {
@@ -437,9 +410,13 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], sensitive: bool) -> Resul
                 excerpt: format!("<{} bytes withheld: answer may hold secrets>", body.len()),
             }
         } else {
+            // serde's message can quote the input, too.
             Error::Decode {
-                message: truncate(&e.to_string(), MAX_EXCERPT),
-                excerpt: truncate(&String::from_utf8_lossy(body), MAX_EXCERPT),
+                message: truncate(redactor.redact(&e.to_string()).as_str(), MAX_EXCERPT),
+                excerpt: truncate(
+                    redactor.redact(&String::from_utf8_lossy(body)).as_str(),
+                    MAX_EXCERPT,
+                ),
             }
         }
     })

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::auth::SignatureMethod;
 use crate::observer::RequestObserver;
 use crate::retry::RetryPolicy;
 
@@ -305,6 +306,9 @@ pub struct ClientConfig {
     pub endpoint: Endpoint,
     /// Credentials; `None` makes anonymous requests (only `version/` works then).
     pub api_key: Option<ApiKey>,
+    /// How requests are signed (default [`SignatureMethod::HmacSha1`]: the token secret is
+    /// never sent). [`SignatureMethod::Plaintext`] sends the secret in every request.
+    pub signature_method: SignatureMethod,
     /// TLS settings.
     pub tls: TlsOptions,
     /// TCP + TLS connect timeout (default 10 s).
@@ -334,6 +338,7 @@ impl ClientConfig {
         Ok(ClientConfig {
             endpoint: Endpoint::parse(endpoint)?,
             api_key: None,
+            signature_method: SignatureMethod::default(),
             tls: TlsOptions::default(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
@@ -342,6 +347,13 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             observer: None,
         })
+    }
+
+    /// Set how requests are signed: `SignatureMethod::HmacSha1` (the default) or
+    /// `SignatureMethod::Plaintext` (sends the token secret; use it only over TLS).
+    pub fn with_signature_method(mut self, method: SignatureMethod) -> Self {
+        self.signature_method = method;
+        self
     }
 
     /// Set the connect timeout.
@@ -398,6 +410,7 @@ impl fmt::Debug for ClientConfig {
         f.debug_struct("ClientConfig")
             .field("endpoint", &self.endpoint)
             .field("api_key", &self.api_key)
+            .field("signature_method", &self.signature_method)
             .field("tls", &self.tls)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::redact::Redacted;
+
 /// How a caller should react to an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
@@ -54,8 +56,9 @@ impl fmt::Display for TransportKind {
 /// A MAAS API error. [`Error::status`] and [`Error::message`] give the HTTP status and MAAS's
 /// own message for display; [`Error::class`] says how to react.
 ///
-/// Messages are capped in length and scrubbed of the client's token secret; response bodies
-/// of calls that return secrets are never quoted.
+/// Messages are capped in length and redacted in every variant (echoed signature base
+/// strings, the client's key and its parts, anything shaped like an API key); response
+/// bodies of calls that return secrets are never quoted.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -250,6 +253,55 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
     }
+
+    /// Whether MAAS may have carried out the failed request: its outcome is **unknown**, and
+    /// before repeating a non-idempotent call (allocate, deploy, compose, create…) the caller
+    /// must re-observe (list machines by `agent_name`, look the VM up by hostname), and allow
+    /// for an answer that was lost.
+    ///
+    /// `true` (outcome unknown):
+    /// - the request timed out or the connection broke after it may have been sent
+    ///   ([`TransportKind::Timeout`], [`TransportKind::Io`]);
+    /// - a 5xx other than the refusals below: a 500 can follow a committed change, and a
+    ///   502/504 comes from a proxy whose upstream may have acted;
+    /// - a 503 without `Retry-After`;
+    /// - MAAS answered 2xx but the body could not be decoded ([`Error::Decode`]): it acted,
+    ///   and what it did is not known.
+    ///
+    /// `false` (MAAS certainly did not act):
+    /// - nothing was sent: connect refused, unreachable, TLS handshake
+    ///   ([`TransportKind::Connect`]), or the request could not be built;
+    /// - MAAS refused before acting or rolled back: the 409 lock page, a 429, a 503 with
+    ///   `Retry-After`, a 503 reporting exhaustion, and every 4xx (401, 403, 404, 409, 400,
+    ///   410…) and 3xx.
+    ///
+    /// For non-idempotent calls this holds for the whole call, retries included: the client
+    /// repeats them only after an answer for which this is `false`.
+    pub fn maas_may_have_acted(&self) -> bool {
+        match self {
+            Error::Transport { kind, .. } => match kind {
+                TransportKind::Connect => false,
+                TransportKind::Timeout | TransportKind::Io => true,
+            },
+            Error::Busy {
+                status,
+                retry_after,
+                ..
+            } => *status == 503 && retry_after.is_none(),
+            Error::Server { .. } | Error::Decode { .. } => true,
+            Error::UnexpectedStatus { status, .. } => *status >= 500,
+            Error::Exhausted { .. }
+            | Error::Unauthorized { .. }
+            | Error::Forbidden { .. }
+            | Error::NotFound { .. }
+            | Error::NoMachineAvailable { .. }
+            | Error::Conflict { .. }
+            | Error::Validation { .. }
+            | Error::BadRequest { .. }
+            | Error::Gone { .. }
+            | Error::InvalidRequest(_) => false,
+        }
+    }
 }
 
 /// Longest MAAS message kept in an error.
@@ -276,14 +328,16 @@ pub(crate) struct ClassifyContext {
     pub allocate: bool,
 }
 
-/// Turn a non-success HTTP answer into an [`Error`].
+/// Turn a non-success HTTP answer into an [`Error`]. The only place MAAS's answers become
+/// error messages: the body comes in already [`Redacted`], so no variant can carry a secret.
 pub(crate) fn classify_response(
     status: u16,
     content_type: &str,
-    body: &str,
+    body: &Redacted,
     retry_after: Option<Duration>,
     ctx: ClassifyContext,
 ) -> Error {
+    let body = body.as_str();
     // Judge by the body, not the content type: MAAS sends plain-text 401 messages with
     // Django's default `text/html` content type, while the 409 lock page is a real document.
     let trimmed = body.trim_start();
@@ -429,7 +483,24 @@ pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Dura
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redact::Redactor;
     use std::time::{SystemTime, UNIX_EPOCH};
+
+    fn classify_response(
+        status: u16,
+        content_type: &str,
+        body: &str,
+        retry_after: Option<Duration>,
+        ctx: ClassifyContext,
+    ) -> Error {
+        super::classify_response(
+            status,
+            content_type,
+            &Redactor::default().redact(body),
+            retry_after,
+            ctx,
+        )
+    }
 
     #[test]
     fn retry_after_seconds_and_dates() {
@@ -605,6 +676,51 @@ mod tests {
         };
         assert_eq!(t.class(), ErrorClass::Transient);
         assert_eq!(t.status(), None);
+    }
+
+    #[test]
+    fn which_failures_may_have_acted() {
+        let ctx = ClassifyContext::default();
+        let alloc = ClassifyContext { allocate: true };
+        let secs = Some(Duration::from_secs(5));
+        let lock = "<!DOCTYPE html><html><title>Conflict error</title></html>";
+        let answered = [
+            (409, lock, None, alloc, false),
+            (429, "slow down", None, ctx, false),
+            (503, "busy", secs, ctx, false),
+            (503, "busy", None, ctx, true),
+            (503, "address exhaustion", None, ctx, false),
+            (500, "boom", None, ctx, true),
+            (502, "bad gateway", None, ctx, true),
+            (504, "gateway timeout", secs, ctx, true),
+            (409, "No machine available.", None, alloc, false),
+            (409, "Can't deploy", None, ctx, false),
+            (400, r#"{"arch": ["x"]}"#, None, ctx, false),
+            (400, "bad", None, ctx, false),
+            (401, "no", None, ctx, false),
+            (403, "", None, ctx, false),
+            (404, "gone", None, ctx, false),
+            (410, "gone", None, ctx, false),
+            (405, "", None, ctx, false),
+            (302, "", None, ctx, false),
+        ];
+        for (status, body, ra, c, want) in answered {
+            let e = classify_response(status, "text/plain", body, ra, c);
+            assert_eq!(e.maas_may_have_acted(), want, "{status} {body}: {e:?}");
+        }
+        let transport = |kind| Error::Transport {
+            kind,
+            message: String::new(),
+        };
+        assert!(!transport(TransportKind::Connect).maas_may_have_acted());
+        assert!(transport(TransportKind::Timeout).maas_may_have_acted());
+        assert!(transport(TransportKind::Io).maas_may_have_acted());
+        let decode = Error::Decode {
+            message: String::new(),
+            excerpt: String::new(),
+        };
+        assert!(decode.maas_may_have_acted());
+        assert!(!Error::InvalidRequest(String::new()).maas_may_have_acted());
     }
 
     #[test]

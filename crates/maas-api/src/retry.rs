@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::error::{Error, ErrorClass, TransportKind};
+use crate::error::{Error, ErrorClass};
 
 /// Whether repeating a request is harmless.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +18,9 @@ pub enum Idempotency {
 ///
 /// A failed attempt is retried when its error is [`ErrorClass::Transient`] and:
 /// - the request is [`Idempotency::Idempotent`], or
-/// - MAAS said it did not act: the 409 HTML lock page (transaction rolled back), a 503 or 429
-///   with `Retry-After`, or a connection that failed before anything was sent.
+/// - MAAS said it did not act: the 409 HTML lock page (transaction rolled back), a 429, a 503
+///   with `Retry-After`, or a connection that failed before anything was sent
+///   ([`Error::maas_may_have_acted`] is `false`).
 ///
 /// A timeout or a reset after a non-idempotent request was sent is **not** retried: MAAS may
 /// have acted (an allocate may have taken a machine) and the caller must re-observe.
@@ -111,31 +112,23 @@ impl RetryPolicy {
     }
 }
 
-/// Whether a failed attempt may be retried (ignoring attempt counts and budget).
+/// Whether a failed attempt may be retried (ignoring attempt counts and budget): transient
+/// errors, and for non-idempotent calls only those after which MAAS certainly did not act
+/// ([`Error::maas_may_have_acted`] is `false`).
 pub fn may_retry(err: &Error, idempotency: Idempotency) -> bool {
     if err.class() != ErrorClass::Transient {
         return false;
     }
-    if idempotency == Idempotency::Idempotent {
-        return true;
-    }
-    match err {
-        // The lock page: MAAS rolled the transaction back.
-        Error::Busy { status: 409, .. } => true,
-        // 503/429 with Retry-After: MAAS refused the work and says when to come back.
-        Error::Busy { retry_after, .. } => retry_after.is_some(),
-        // Nothing reached the server.
-        Error::Transport {
-            kind: TransportKind::Connect,
-            ..
-        } => true,
-        _ => false,
+    match idempotency {
+        Idempotency::Idempotent => true,
+        Idempotency::NonIdempotent => !err.maas_may_have_acted(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::TransportKind;
 
     fn busy(status: u16, ra: Option<u64>) -> Error {
         Error::Busy {
@@ -158,6 +151,7 @@ mod tests {
         assert!(may_retry(&busy(409, None), NonIdempotent));
         assert!(may_retry(&busy(503, Some(10)), NonIdempotent));
         assert!(!may_retry(&busy(503, None), NonIdempotent));
+        assert!(may_retry(&busy(429, None), NonIdempotent));
         assert!(may_retry(&transport(TransportKind::Connect), NonIdempotent));
         assert!(!may_retry(
             &transport(TransportKind::Timeout),
