@@ -195,22 +195,14 @@ fn key_shape_end(chars: &[char], start: usize) -> Option<usize> {
 }
 
 /// Whether a failed MAAS request may have taken effect although no success
-/// was seen: the one place that decides it, so that `maas_api`'s own answer
-/// to that question can replace it.
-///
-/// Known not done: MAAS refused (4xx, the 409 lock page, a 503 with or
-/// without `Retry-After`, 429), the connection was never made, the request
-/// could not be built. Unknown: a timeout or a connection lost after
-/// sending, a 5xx other than 503 (MAAS's or a proxy's), an answer that
-/// could not be decoded (MAAS may have acted and said so).
+/// was seen (the allocation settle time is held only then): `maas_api`
+/// decides it, [`maas_api::Error::maas_may_have_acted`] (a timeout or a
+/// connection lost after sending, a 5xx, a 503 without `Retry-After`, an
+/// undecodable 2xx; not: 4xx, the lock page, 429, a 503 with `Retry-After`,
+/// a connection never made).
 #[must_use]
 pub fn outcome_unknown(e: &maas_api::Error) -> bool {
-    use maas_api::{Error as E, TransportKind};
-    match e {
-        E::Transport { kind, .. } => !matches!(kind, TransportKind::Connect),
-        E::Server { .. } | E::Decode { .. } => true,
-        _ => false,
-    }
+    e.maas_may_have_acted()
 }
 
 /// A MAAS error as the lifecycle takes it: class, MAAS's (redacted) text,
