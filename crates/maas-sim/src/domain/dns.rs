@@ -26,33 +26,7 @@ impl State {
         data: &Params,
         existing: Option<&DnsResource>,
     ) -> Result<DnsForm, MaasError> {
-        // The handler: name and domain from `fqdn`, the domain by id or name.
-        let mut name = data.get("name").map(str::to_string);
-        let mut domain: Option<Option<String>> = data.get("domain").map(|d| Some(d.to_string()));
-        if name.is_none()
-            && domain.is_none()
-            && let Some(fqdn) = data.get("fqdn")
-        {
-            let (n, d) = if validate::SPECIAL_DNS_NAMES.contains(&fqdn) {
-                (fqdn.to_string(), None)
-            } else if self.domain_by_name(fqdn).is_some() {
-                ("@".to_string(), Some(fqdn.to_string()))
-            } else {
-                let (n, d) = validate::split_fqdn(fqdn).ok_or_else(|| {
-                    MaasError::internal("cannot unpack non-iterable NoneType object")
-                })?;
-                (n, Some(d))
-            };
-            name = Some(n);
-            domain = Some(d);
-        }
-        let domain_id = match &domain {
-            Some(Some(d)) => Some(self.domain_for_dns(d)?),
-            // `data["domain"] = None`: the form sees an empty domain.
-            Some(None) => None,
-            None => existing.map(|e| e.domain_id),
-        };
-
+        let (name, domain_id) = self.dns_target(data, existing)?;
         // The form's fields (APIEditMixin: missing fields keep the
         // instance's values).
         let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -147,8 +121,56 @@ impl State {
             return Err(MaasError::internal("'name'"));
         };
 
-        // The save: ids as given, addresses to their static IP or a new
-        // USER_RESERVED one; nothing is kept when any item fails.
+        let ips = self.dns_addresses(user, ip_text)?;
+        Ok((name, domain_id, ttl, ips))
+    }
+
+    /// The handler's part: name and domain from `fqdn` (only when neither
+    /// `name` nor `domain` is given, split by `separate_fqdn`), the domain
+    /// looked up by id or name (404). `None` for the domain when the form
+    /// will see none.
+    fn dns_target(
+        &self,
+        data: &Params,
+        existing: Option<&DnsResource>,
+    ) -> Result<(Option<String>, Option<u64>), MaasError> {
+        let mut name = data.get("name").map(str::to_string);
+        let mut domain: Option<Option<String>> = data.get("domain").map(|d| Some(d.to_string()));
+        if name.is_none()
+            && domain.is_none()
+            && let Some(fqdn) = data.get("fqdn")
+        {
+            let (n, d) = if validate::SPECIAL_DNS_NAMES.contains(&fqdn) {
+                (fqdn.to_string(), None)
+            } else if self.domain_by_name(fqdn).is_some() {
+                ("@".to_string(), Some(fqdn.to_string()))
+            } else {
+                let (n, d) = validate::split_fqdn(fqdn).ok_or_else(|| {
+                    MaasError::internal("cannot unpack non-iterable NoneType object")
+                })?;
+                (n, Some(d))
+            };
+            name = Some(n);
+            domain = Some(d);
+        }
+        let domain_id = match &domain {
+            Some(Some(d)) => Some(self.domain_for_dns(d)?),
+            // `data["domain"] = None`: the form sees an empty domain.
+            Some(None) => None,
+            None => existing.map(|e| e.domain_id),
+        };
+
+        Ok((name, domain_id))
+    }
+
+    /// The form's save: ids as given, addresses to their static IP or a new
+    /// USER_RESERVED one; nothing is kept when any item fails (an unknown
+    /// id fails the many-to-many insert: MAAS's 409 page).
+    fn dns_addresses(
+        &mut self,
+        user: &User,
+        ip_text: Option<&str>,
+    ) -> Result<Option<Vec<u64>>, MaasError> {
         enum Item {
             Id(u64),
             Known(u64),
@@ -178,7 +200,7 @@ impl State {
             // the transaction as a conflict, then serves its 409 page.
             return Err(MaasError::RetriesExhausted);
         }
-        let ips = ip_text.map(|_| {
+        Ok(ip_text.map(|_| {
             items
                 .into_iter()
                 .map(|i| match i {
@@ -195,8 +217,7 @@ impl State {
                     }
                 })
                 .collect()
-        });
-        Ok((name, domain_id, ttl, ips))
+        }))
     }
 
     /// The domain a DNS form names: by id when all digits, else by name.

@@ -3,6 +3,8 @@
 //! discovery.
 
 pub(crate) mod control;
+pub(crate) mod log;
 pub(crate) mod lxd_discovery;
 pub(crate) mod server;
+pub(crate) mod shared;
 pub(crate) mod sim;

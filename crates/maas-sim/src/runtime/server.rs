@@ -5,8 +5,8 @@
 
 use crate::api::{self, Reply, reply};
 use crate::domain::params::Params;
-use crate::runtime::control::RequestRecord;
-use crate::runtime::sim::Shared;
+use crate::runtime::log::RequestRecord;
+use crate::runtime::shared::Shared;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart};
