@@ -170,7 +170,7 @@ async fn unsatisfiable_constraints_wait_quietly() {
         ("bo-cpu", with("minCPU", json!(64)), "WaitingForCapacity"),
         (
             "bo-mem",
-            with("minMemory", json!(1u64 << 40)),
+            with("minMemory", json!(1u64 << 32)),
             "WaitingForCapacity",
         ),
         (

@@ -410,7 +410,7 @@ async fn the_apiserver_rejects_invalid_specs_with_our_messages() {
         .unwrap_err();
     assert!(
         err.to_string()
-            .contains("minMemory is in MiB and must be at least 1024"),
+            .contains("minMemory is in MiB and must be between 1024 (1 GiB)"),
         "{err}"
     );
     let mc: MaasCluster = serde_json::from_value(json!({

@@ -80,6 +80,8 @@ impl Endpoint {
     pub(crate) fn private_values(&self) -> Vec<(String, String)> {
         [
             ("endpoint", self.origin.clone()),
+            // as it appears inside the OAuth base string MAAS echoes in its 401s
+            ("endpoint_encoded", oauth_encode(&self.origin)),
             ("consumer_key", self.key_parts[0].clone()),
             ("token_key", self.key_parts[1].clone()),
             ("token_secret", self.key_parts[2].clone()),
@@ -272,4 +274,18 @@ impl Endpoint {
             (s, b) => bail!("GET {path}: {s} {b:?}"),
         }
     }
+}
+
+/// RFC 5849 §3.6 percent-encoding (unreserved characters kept), as in a signature base string.
+fn oauth_encode(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
