@@ -182,9 +182,12 @@ impl Error {
     /// The classification used by the retry logic and by callers.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Transport { .. } | Error::Busy { .. } | Error::Server { .. } => {
-                ErrorClass::Transient
-            }
+            // An answer that could not be decoded is not a refusal: MAAS (or a proxy
+            // cutting its answer) may have acted; the next observation tells.
+            Error::Transport { .. }
+            | Error::Busy { .. }
+            | Error::Server { .. }
+            | Error::Decode { .. } => ErrorClass::Transient,
             Error::NoMachineAvailable { .. } | Error::Exhausted { .. } => ErrorClass::Capacity,
             Error::Unauthorized { .. }
             | Error::Forbidden { .. }
@@ -194,7 +197,6 @@ impl Error {
             | Error::BadRequest { .. }
             | Error::Gone { .. }
             | Error::UnexpectedStatus { .. }
-            | Error::Decode { .. }
             | Error::InvalidRequest(_) => ErrorClass::Permanent,
         }
     }

@@ -1256,7 +1256,11 @@ async fn malformed_json_is_decode_with_short_excerpt() {
         }
         other => panic!("expected Decode, got {other:?}"),
     }
-    assert_eq!(e.class(), ErrorClass::Permanent);
+    assert_eq!(
+        e.class(),
+        ErrorClass::Transient,
+        "an undecodable answer is not a refusal"
+    );
     // Answers that may hold secrets are never quoted.
     let e = c.vm_host_parameters(3).await.unwrap_err();
     assert!(matches!(e, Error::Decode { .. }));
