@@ -557,6 +557,11 @@ impl<W: Write> Suite<'_, W> {
     ) -> Result<T, Failure> {
         let deadline = Instant::now() + self.cfg.timeout;
         loop {
+            // Checks that wait outside `check` (most of them) stop at a
+            // Ctrl-C here.
+            if self.cancel.is_cancelled() {
+                return Err(Failure::new(format!("{what}: interrupted (Ctrl-C)")));
+            }
             self.tick(client).await?;
             if let Some(v) = probe(client).await? {
                 return Ok(v);
