@@ -48,7 +48,7 @@ crds:
 	UPDATE_CRDS=1 $(CARGO) test -p release-tests --test helm chart_crds
 
 ## lint: formatting, clippy on all targets with -D warnings, cargo-deny
-lint: fmt-check clippy deny
+lint: fmt-check clippy deny package-check semver-check
 
 fmt:
 	$(CARGO) fmt --all
@@ -117,3 +117,30 @@ docs:
 ## docker-build: the manager image $${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION)
 docker-build:
 	docker build -t "$${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION)" .
+
+# --- published library crates (docs/release.md, "Crates") ------------------------
+.PHONY: package-check package-verify semver-check
+
+## package-check: the publishable crates (PUBLISHED_CRATES; `cargo publish --workspace` covers every
+## crate without `publish = false`) package and pass `cargo publish --dry-run` (no upload); the crates are packaged together, so each one resolves its
+## unpublished siblings from a local overlay. --no-verify keeps it fast: package-verify also builds
+## each packaged crate alone (its own feature set: ~15 min on 2 cores)
+PUBLISHED_CRATES := machine-lifecycle capi-types maas-api lxd-host maas-sim capmaas-controller
+package-check:
+	$(CARGO) package $(addprefix -p ,$(PUBLISHED_CRATES)) --no-verify --allow-dirty --quiet
+	$(CARGO) publish --workspace --dry-run --no-verify --allow-dirty --quiet
+
+package-verify:
+	$(CARGO) publish --workspace --dry-run --allow-dirty
+
+## semver-check: the published crates' public API against the newest v* tag (cargo-semver-checks);
+## without a tag there is nothing to compare against and it says so
+semver-check:
+	@tag="$$(git describe --tags --abbrev=0 --match 'v*' 2>/dev/null || true)"; \
+	if [ -z "$$tag" ]; then \
+	  echo "semver-check: no v* tag yet, nothing to compare against (runs once a release is tagged)"; exit 0; \
+	fi; \
+	$(CARGO) semver-checks --version >/dev/null 2>&1 || \
+	  { echo "semver-check: tag $$tag exists; install the checker: cargo install --locked cargo-semver-checks" >&2; exit 1; }; \
+	echo "semver-check: public API against $$tag"; \
+	$(CARGO) semver-checks check-release --workspace --baseline-rev "$$tag"

@@ -79,7 +79,7 @@ pub use maas::{
 };
 pub use marker::{
     ANNOTATION_CLUSTER, ANNOTATION_MACHINE, ANNOTATION_OWNER, MARKER_PREFIX, MAX_MARKER_LEN,
-    MarkerError, NamePart, OwnerMarker, ParsedMarker, fnv1a32, valid_workload_annotation_key,
+    MarkerError, NamePart, OwnerMarker, ParsedMarker, valid_workload_annotation_key,
 };
 pub use time::Timestamp;
 pub use view::{
