@@ -386,6 +386,9 @@ async fn the_apiserver_accepts_every_rendering() {
     let fixture =
         common::root().join("crates/release-tests/tests/fixtures/servicemonitor-crd.yaml");
     env.install_crds_from_path(&fixture).await.unwrap();
+    let fixture =
+        common::root().join("crates/release-tests/tests/fixtures/prometheusrule-crd.yaml");
+    env.install_crds_from_path(&fixture).await.unwrap();
     let client = env.client().unwrap();
     for (i, sets) in [
         vec![],
@@ -393,6 +396,8 @@ async fn the_apiserver_accepts_every_rendering() {
             "maasSim.enabled=true",
             "serviceMonitor.enabled=true",
             "serviceMonitor.labels.release=prom",
+            "prometheusRule.enabled=true",
+            "grafanaDashboard.enabled=true",
         ],
         vec![
             "credentials.existingSecret=maas-admin",
