@@ -144,3 +144,15 @@ semver-check:
 	  { echo "semver-check: tag $$tag exists; install the checker: cargo install --locked cargo-semver-checks" >&2; exit 1; }; \
 	echo "semver-check: public API against $$tag"; \
 	$(CARGO) semver-checks check-release --workspace --baseline-rev "$$tag"
+
+# --- install into a cluster (docs/helm.md, "make deploy") -----------------------
+.PHONY: deploy undeploy
+
+## deploy: the provider (CRDs, RBAC, Deployment, Secret wiring) from charts/capmaas into the cluster of
+## the current kubeconfig, server-side applied (DEPLOY_NAMESPACE, DEPLOY_ARGS="--set k=v ..."); a
+## second run changes nothing. undeploy: removes exactly that, then the namespace
+deploy:
+	hack/deploy.sh deploy
+
+undeploy:
+	hack/deploy.sh undeploy
