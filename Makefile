@@ -114,9 +114,16 @@ docs:
 	UPDATE_DOCS=1 $(CARGO) test --quiet -p release-tests --test docs generated
 	mdbook build
 
-## docker-build: the manager image $${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION)
+## docker-build: the manager image $${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION): with
+## the Dockerfile where a Docker engine answers, else (or with DOCKER_BUILD=oci) as an OCI image
+## layout out/image/capmaas-manager (+ .tar) assembled without an engine (make oci-image)
 docker-build:
-	docker build -t "$${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION)" .
+	@if [ "$${DOCKER_BUILD:-}" != oci ] && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+	  docker build -t "$${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION)" .; \
+	else \
+	  echo "docker-build: no Docker engine: assembling the OCI image without one (make oci-image)" >&2; \
+	  $(MAKE) --no-print-directory oci-image; \
+	fi
 
 # --- published library crates (docs/release.md, "Crates") ------------------------
 .PHONY: package-check package-verify semver-check
@@ -156,3 +163,13 @@ deploy:
 
 undeploy:
 	hack/deploy.sh undeploy
+
+# --- the image without a container engine (docs/release.md, "Image") ------------
+.PHONY: oci-image
+
+## oci-image: static release binaries (hack/release/build-static.sh) assembled into an OCI image layout
+## out/image/capmaas-manager and the archive out/image/capmaas-manager.tar (capmaas-release oci-image)
+oci-image:
+	hack/release/build-static.sh release out/static >/dev/null
+	$(CARGO) run --quiet --locked -p release-tests --bin capmaas-release -- oci-image \
+	  --bin-dir out/static --out out/image/capmaas-manager --version $(VERSION)
