@@ -95,6 +95,11 @@ impl Supervised {
         self.name
     }
 
+    /// The pid of the `sh` supervisor (the binary is its child), while it runs.
+    pub fn supervisor_pid(&self) -> Option<u32> {
+        self.supervisor.id()
+    }
+
     /// The log file (stderr, and stdout unless captured).
     pub fn log(&self) -> &Path {
         &self.log
