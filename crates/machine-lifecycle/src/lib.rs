@@ -57,6 +57,7 @@ mod decide;
 mod image;
 mod maas;
 mod marker;
+mod ownership;
 mod time;
 mod view;
 
@@ -81,6 +82,7 @@ pub use marker::{
     ANNOTATION_CLUSTER, ANNOTATION_MACHINE, ANNOTATION_OWNER, MARKER_PREFIX, MAX_MARKER_LEN,
     MarkerError, NamePart, OwnerMarker, ParsedMarker, fnv1a32, valid_workload_annotation_key,
 };
+pub use ownership::{MarkerAnswer, check_marker_answer, inconsistent_with_filter, proven_ours};
 pub use time::Timestamp;
 pub use view::{
     CapiMachineView, ClusterView, EraseMode, InfraMachineView, LifecycleConfig, MachineSpecView,
