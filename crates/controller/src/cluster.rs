@@ -444,12 +444,19 @@ async fn reconcile_inner(obj: Arc<MaasCluster>, ctx: &Context) -> Result<Action,
         status.conditions = conditions_to_k8s(&conds.list);
         obj = write_status(&api, &obj, status.clone()).await?;
         if obj.spec.control_plane_endpoint.is_none() {
+            let port = lc::api_server_port(
+                cluster
+                    .as_ref()
+                    .and_then(|c| c.spec.cluster_network.as_ref())
+                    .and_then(|n| n.api_server_port),
+                ctx.config.api_server_port,
+            );
             obj = patch_guarded(
                 &api,
                 &obj,
                 json!({"spec": {"controlPlaneEndpoint": ApiEndpoint {
                     host: fqdn.clone(),
-                    port: ctx.config.api_server_port,
+                    port,
                 }}}),
                 "set controlPlaneEndpoint",
             )
@@ -459,10 +466,7 @@ async fn reconcile_inner(obj: Arc<MaasCluster>, ctx: &Context) -> Result<Action,
                 false,
                 "ControlPlaneEndpointSet",
                 "SetEndpoint",
-                format!(
-                    "control-plane endpoint {fqdn}:{}",
-                    ctx.config.api_server_port
-                ),
+                format!("control-plane endpoint {fqdn}:{port}"),
             )
             .await;
         }

@@ -52,6 +52,7 @@
 
 mod action;
 mod address;
+mod cluster;
 mod conditions;
 mod decide;
 mod image;
@@ -66,6 +67,7 @@ pub use action::{
     ReleaseRequest, StaticIpRequest, Wait,
 };
 pub use address::{Address, AddressType, is_public, machine_addresses};
+pub use cluster::{DEFAULT_API_SERVER_PORT, api_server_port};
 pub use conditions::{
     Condition, ConditionStatus, ConditionUpdate, MACHINE_DEPLOYED, PAUSED, READY, apply_conditions,
     reasons,
