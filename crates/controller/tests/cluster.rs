@@ -248,6 +248,48 @@ async fn the_endpoint_takes_the_clusters_api_server_port() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_credentials_secret_is_labelled_for_move_never_owned() {
+    use k8s_openapi::api::core::v1::Secret;
+    let w = World::new("movelabel").await;
+    let sim = sim(1, MaasVersion::V3_6, 300).await;
+    w.credentials_secret("shared", &sim).await;
+    for c in ["ca", "cb"] {
+        let cluster = w.cluster(c, false).await;
+        w.maas_cluster(
+            &cluster,
+            json!({"dnsDomain": "maas", "credentialsRef": {"name": "shared"}}),
+        )
+        .await;
+    }
+    let ctrl = w.controller(None);
+    for c in ["ca", "cb"] {
+        wait_mc(&w, c, 30, "provisioned", mc_provisioned).await;
+    }
+    let secret = w.api::<Secret>().get("shared").await.unwrap();
+    let labels = secret.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels
+            .get(machine_lifecycle::CLUSTERCTL_MOVE_LABEL)
+            .map(String::as_str),
+        Some(""),
+        "{labels:?}"
+    );
+    assert!(
+        secret
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty(),
+        "a user's Secret, possibly shared: never owned by a MaasCluster"
+    );
+    assert!(
+        secret.data.unwrap().contains_key("apiKey"),
+        "data untouched"
+    );
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_cluster_uses_its_own_credentials() {
     let w = World::new("creds").await;
     let sim_a = sim(2, MaasVersion::V3_6, 300).await;

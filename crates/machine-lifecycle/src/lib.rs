@@ -67,7 +67,9 @@ pub use action::{
     ReleaseRequest, StaticIpRequest, Wait,
 };
 pub use address::{Address, AddressType, is_public, machine_addresses};
-pub use cluster::{DEFAULT_API_SERVER_PORT, api_server_port};
+pub use cluster::{
+    CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, api_server_port, credentials_move_labels,
+};
 pub use conditions::{
     Condition, ConditionStatus, ConditionUpdate, MACHINE_DEPLOYED, PAUSED, READY, apply_conditions,
     reasons,
