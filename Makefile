@@ -130,3 +130,22 @@ bench:
 	@assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" BENCH_N="$(BENCH_N)" \
 	"$${CARGO_TARGET_DIR:-target}/release/capmaas-bench"
+
+# --- soak (docs/testing.md "Soak") ---------------------------------------------
+.PHONY: soak
+
+## soak: kill -9 of capmaas-manager at random moments (with MAAS faults) against a real apiserver and
+## maas-sim, invariants checked by sampling MAAS (knobs SOAK_RUNS, SOAK_MACHINES, SOAK_KILLS, SOAK_SEED,
+## SOAK_VARIANTS, SOAK_RUN; SOAK_PROFILE=release for an optimised build). Does not run soak-properties.
+SOAK_RUNS ?= 20
+SOAK_MACHINES ?= 6
+SOAK_KILLS ?= 40
+SOAK_PROFILE ?= debug
+soak:
+	$(CARGO) build --quiet $(if $(filter release,$(SOAK_PROFILE)),--release,) \
+	  -p maas-sim-bin -p capmaas-manager -p capmaas-soak --bins
+	assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
+	SOAK_RUNS="$(SOAK_RUNS)" SOAK_MACHINES="$(SOAK_MACHINES)" SOAK_KILLS="$(SOAK_KILLS)" \
+	SOAK_SEED="$(SOAK_SEED)" SOAK_RUN="$(SOAK_RUN)" SOAK_VARIANTS="$(SOAK_VARIANTS)" \
+	"$${CARGO_TARGET_DIR:-target}/$(SOAK_PROFILE)/capmaas-soak"

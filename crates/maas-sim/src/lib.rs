@@ -42,7 +42,7 @@ mod domain;
 mod model;
 mod runtime;
 
-pub use api::faults::{OpFault, ScriptedFault};
+pub use api::faults::{FaultKind, OpFault, ScriptedFault};
 pub use domain::inventory::{
     DiskSpec, DomainSpec, InterfaceSpec, Inventory, InventoryError, MachineSpec, NamedSpec,
     RangeSpec, StoragePoolSpec, SubnetSpec, TagSpec, VmHostSpec,

@@ -314,6 +314,7 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Resp
         }
     }
     shared.log.lock().record(RequestRecord {
+        seq: 0,
         method: method.as_str().to_string(),
         path: path.clone(),
         op: info.op.clone(),
@@ -322,6 +323,7 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Resp
         user: info.username.clone(),
         unix_ms: shared.clock.unix_ms_at(shared.clock.now_ms()),
         duration_us: started.elapsed().as_micros() as u64,
+        fault: info.fault,
     });
     tracing::debug!(
         method = %method,
