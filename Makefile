@@ -173,3 +173,35 @@ oci-image:
 	hack/release/build-static.sh release out/static >/dev/null
 	$(CARGO) run --quiet --locked -p release-tests --bin capmaas-release -- oci-image \
 	  --bin-dir out/static --out out/image/capmaas-manager --version $(VERSION)
+
+## bench: the scale benchmark (docs/benchmarks.md): a real etcd + kube-apiserver, maas-sim
+## (--latency-profile region) and capmaas-manager, release profile, provision and release
+## 1 control plane + N-1 workers per run; BENCH_N (10,200; up to 1000), BENCH_LATENCY (region|none),
+## BENCH_DEPLOY_SECONDS (2), BENCH_OUT (target/bench: one JSON report per run)
+.PHONY: bench
+BENCH_N ?= 10,200
+bench:
+	@echo "make bench: building maas-sim, capmaas-manager and capmaas-bench (release)" >&2
+	$(CARGO) build --release --quiet -p maas-sim-bin -p capmaas-manager -p capmaas-bench --bins
+	@assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" BENCH_N="$(BENCH_N)" \
+	"$${CARGO_TARGET_DIR:-target}/release/capmaas-bench"
+
+# --- soak (docs/testing.md "Soak") ---------------------------------------------
+.PHONY: soak
+
+## soak: kill -9 of capmaas-manager at random moments (with MAAS faults) against a real apiserver and
+## maas-sim, invariants checked by sampling MAAS (knobs SOAK_RUNS, SOAK_MACHINES, SOAK_KILLS, SOAK_SEED,
+## SOAK_VARIANTS, SOAK_RUN; SOAK_PROFILE=release for an optimised build). Does not run soak-properties.
+SOAK_RUNS ?= 20
+SOAK_MACHINES ?= 6
+SOAK_KILLS ?= 40
+SOAK_PROFILE ?= debug
+soak:
+	$(CARGO) build --quiet $(if $(filter release,$(SOAK_PROFILE)),--release,) \
+	  -p maas-sim-bin -p capmaas-manager -p capmaas-soak --bins
+	assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
+	SOAK_RUNS="$(SOAK_RUNS)" SOAK_MACHINES="$(SOAK_MACHINES)" SOAK_KILLS="$(SOAK_KILLS)" \
+	SOAK_SEED="$(SOAK_SEED)" SOAK_RUN="$(SOAK_RUN)" SOAK_VARIANTS="$(SOAK_VARIANTS)" \
+	"$${CARGO_TARGET_DIR:-target}/$(SOAK_PROFILE)/capmaas-soak"
