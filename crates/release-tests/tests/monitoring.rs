@@ -55,6 +55,7 @@ fn exported_series() -> BTreeMap<String, BTreeSet<String>> {
     m.poller_list();
     m.workload_sync("set");
     m.workload_clients(1);
+    m.kube_request("patch");
     MaasObserver(m.clone()).observe(&RequestEvent {
         method: "POST",
         endpoint: "machines/",
