@@ -188,10 +188,22 @@ async fn deploy_installs_the_provider_and_undeploy_removes_it() {
         if left.is_empty() {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "left after undeploy: {left:?}"
-        );
+        if std::time::Instant::now() >= deadline {
+            // The apiserver removes a deleted CRD once its CRD finalizer has run; on a loaded
+            // machine that can lag. Deleted (Terminating) is what undeploy can ensure.
+            for k in left.keys() {
+                let name = k
+                    .strip_prefix("CRD/")
+                    .unwrap_or_else(|| panic!("left after undeploy: {left:?}"));
+                let crd = crds.get(name).await.unwrap();
+                assert!(
+                    crd.metadata.deletion_timestamp.is_some(),
+                    "{name} not deleted by undeploy: {:?}",
+                    crd.status
+                );
+            }
+            break;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     // No namespace controller runs here: the namespace is Terminating (or gone).
