@@ -39,7 +39,9 @@ pub mod view;
 use std::path::PathBuf;
 
 pub use config::DemoConfig;
-pub use run::{http_get, inventory_json, metric_sum, run, serving_addrs};
+pub use run::{
+    http_get, inventory_json, metric_sum, read_sim_contract, run, serving_addrs, wait_manager_ready,
+};
 pub use view::Outcome;
 
 /// Why the demo stopped.

@@ -27,6 +27,7 @@ pub struct Supervised {
     supervisor: Child,
     control: Option<ChildStdin>,
     log: PathBuf,
+    binary: PathBuf,
 }
 
 impl Supervised {
@@ -85,6 +86,7 @@ impl Supervised {
                 supervisor,
                 control,
                 log: log.to_owned(),
+                binary: binary.to_owned(),
             },
             stdout,
         ))
@@ -93,6 +95,25 @@ impl Supervised {
     /// Its name.
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The supervisor's pid (`None` once it has been reaped).
+    pub fn supervisor_pid(&self) -> Option<u32> {
+        self.supervisor.id()
+    }
+
+    /// The pid of the binary itself (the supervisor's child running it),
+    /// read from `/proc`; `None` when it is not running (or not yet
+    /// started). For signalling the binary directly, e.g. `kill -9`: the
+    /// supervisor then exits with the binary's status.
+    pub fn binary_pid(&self) -> Option<u32> {
+        let sup = self.supervisor.id()?;
+        let want = std::fs::canonicalize(&self.binary).ok()?;
+        let children = std::fs::read_to_string(format!("/proc/{sup}/task/{sup}/children")).ok()?;
+        children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .find(|p| std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|exe| exe == want))
     }
 
     /// The log file (stderr, and stdout unless captured).
@@ -139,4 +160,48 @@ impl Supervised {
 /// The last `n` lines of a file (empty when unreadable).
 pub fn tail(path: &Path, n: usize) -> String {
     kube_testenv::last_lines(path, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn binary_pid_is_the_binary_and_kill_9_ends_the_supervisor() {
+        let dir = tempfile::tempdir().unwrap();
+        let sleep = Path::new("/bin/sleep");
+        let (mut s, _) = Supervised::spawn(
+            "sleeper",
+            sleep,
+            &["300".to_owned()],
+            &[],
+            &dir.path().join("sleep.log"),
+            false,
+        )
+        .unwrap();
+        let mut pid = None;
+        for _ in 0..100 {
+            pid = s.binary_pid();
+            if pid.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let pid = pid.expect("the binary's pid");
+        assert_ne!(Some(pid), s.supervisor_pid());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(cmdline.ends_with(b"300\0"), "{cmdline:?}");
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), s.supervisor.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        // sh reports a child killed by signal 9 as exit status 128 + 9.
+        assert_eq!(status.code(), Some(137), "{status:?}");
+        assert_eq!(s.binary_pid(), None);
+    }
 }

@@ -447,7 +447,7 @@ pub fn inventory_json(n: usize) -> String {
 
 /// Reads maas-sim's stdout contract: `MAAS_API_KEY=` (first line) and
 /// `MAAS_ENDPOINT=`. The rest of its stdout is drained in the background.
-async fn read_sim_contract(
+pub async fn read_sim_contract(
     sim: &mut Supervised,
     stdout: Option<tokio::process::ChildStdout>,
 ) -> Result<(String, String), DemoError> {
@@ -489,7 +489,7 @@ async fn read_sim_contract(
 
 /// Waits for the manager's "serving" log line (JSON) and for `/readyz`
 /// to answer 200. Returns the health and metrics addresses.
-async fn wait_manager_ready(
+pub async fn wait_manager_ready(
     manager: &mut Supervised,
     timeout: Duration,
 ) -> Result<(SocketAddr, SocketAddr), DemoError> {

@@ -40,8 +40,18 @@ pub struct Names {
 impl Names {
     /// Fresh names (a random id, so that runs never share owner markers).
     pub fn fresh() -> Names {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let id = &id[..8];
+        use std::hash::{BuildHasher, Hasher};
+        // std's per-process random hasher keys, the pid and the time: unique
+        // enough for a run's names (no new dependency).
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        let id = format!("{:08x}", h.finish() as u32);
         Names {
             namespace: format!("capmaas-conformance-{id}"),
             cluster: format!("conf-{id}"),

@@ -42,7 +42,7 @@ mod domain;
 mod model;
 mod runtime;
 
-pub use api::faults::{OpFault, ScriptedFault};
+pub use api::faults::{FaultKind, OpFault, ScriptedFault};
 pub use domain::inventory::{
     DiskSpec, DomainSpec, InterfaceSpec, Inventory, InventoryError, MachineSpec, NamedSpec,
     RangeSpec, StoragePoolSpec, SubnetSpec, TagSpec, VmHostSpec,
@@ -56,6 +56,7 @@ pub use model::keys::{ApiKey, InvalidApiKey};
 pub use model::version::{MaasVersion, UnknownVersion};
 pub use model::{NodeStatus, PowerState};
 pub use runtime::control::{Control, MachineState, Snapshot};
+pub use runtime::latency::{LatencyProfile, UnknownLatencyProfile};
 pub use runtime::log::{Counters, RequestRecord};
 pub use runtime::lxd_discovery::{LxdDiscovery, MAAS_PROJECT_DESCRIPTION, debian_architecture};
 pub use runtime::sim::{RunningSimulator, SimError, Simulator, SimulatorBuilder};

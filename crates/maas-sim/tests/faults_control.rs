@@ -273,3 +273,126 @@ async fn many_simulators_in_one_process() {
         s.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn respond_after_running_acts_then_answers_the_canned_body() {
+    let sim = start(builder().machines(2)).await;
+    let admin = Maas::admin(&sim);
+    let ctl = sim.control();
+    ctl.add_scripted_fault(ScriptedFault::RespondAfterRunning {
+        op: "allocate".into(),
+        count: 1,
+        status: 200,
+        body: "<html><body>proxy says hi</body></html>".into(),
+        content_type: Some("text/html".into()),
+    });
+    let r = admin.post("machines/?op=allocate", &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.content_type(), "text/html; charset=utf-8");
+    assert_eq!(r.text, "<html><body>proxy says hi</body></html>");
+    // MAAS acted: the machine is allocated although the answer was garbage.
+    let ours: Vec<_> = ctl
+        .machines()
+        .into_iter()
+        .filter(|m| m.owner.as_deref() == Some("admin"))
+        .collect();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].status, NodeStatus::Allocated);
+    // Consumed: the next allocate answers JSON.
+    let next = admin.post("machines/?op=allocate", &[]).await;
+    assert_eq!(next.status, StatusCode::OK);
+    assert!(next.json()["system_id"].is_string());
+
+    // Over HTTP, with MAAS's JSON shape.
+    let http = http();
+    let r = http
+        .post(format!("http://{}/_sim/faults/scripted", sim.addr()))
+        .json(&json!({"kind": "respond_after_running", "op": "deploy", "status": 200, "body": "garbage"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (_, scripted) = ctl.faults();
+    assert_eq!(
+        scripted,
+        vec![ScriptedFault::RespondAfterRunning {
+            op: "deploy".into(),
+            count: 1,
+            status: 200,
+            body: "garbage".into(),
+            content_type: None,
+        }]
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn request_log_has_seq_fault_and_reads_incrementally() {
+    let sim = start(builder().machines(3)).await;
+    let admin = Maas::admin(&sim);
+    let ctl = sim.control();
+    admin.get("machines/", &[]).await;
+    ctl.add_scripted_fault(ScriptedFault::LockPage {
+        op: "allocate".into(),
+        count: 1,
+    });
+    ctl.add_scripted_fault(ScriptedFault::RespondAfterRunning {
+        op: "MachinesHandler.read".into(),
+        count: 1,
+        status: 200,
+        body: "not json".into(),
+        content_type: None,
+    });
+    admin.post("machines/?op=allocate", &[]).await;
+    admin.get("machines/", &[]).await;
+    admin.allocate(&[]).await;
+
+    let all = ctl.requests();
+    let seqs: Vec<u64> = all.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    let faults: Vec<_> = all.iter().map(|r| r.fault).collect();
+    use maas_sim::FaultKind;
+    assert_eq!(
+        faults,
+        [
+            None,
+            Some(FaultKind::LockPage),
+            Some(FaultKind::RespondAfterRunning),
+            None
+        ]
+    );
+    assert!(!FaultKind::LockPage.ran() && FaultKind::RespondAfterRunning.ran());
+    assert!(FaultKind::DropConnection.ran() && !FaultKind::ErrorRate.ran());
+    assert_eq!(ctl.requests_since(2), all[2..].to_vec());
+
+    // Over HTTP: `since` reads on from the last seq seen; no `since` is the whole log.
+    let http = http();
+    let get = |q: &'static str| {
+        let http = http.clone();
+        let url = format!("http://{}/_sim/requests{q}", sim.addr());
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Vec<Value>>()
+                .await
+                .unwrap()
+        }
+    };
+    let since = get("?since=2").await;
+    assert_eq!(since.len(), 2);
+    assert_eq!(since[0]["seq"], 3);
+    assert_eq!(since[0]["fault"], "respond_after_running");
+    assert_eq!(since[1]["seq"], 4);
+    assert_eq!(since[1]["fault"], Value::Null);
+    assert!(get("?since=4").await.is_empty());
+    assert_eq!(get("").await.len(), 4);
+    // A clear forgets the records, not the numbering.
+    ctl.clear_requests();
+    admin.get("machines/", &[]).await;
+    let after = get("?since=4").await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0]["seq"], 5);
+    sim.shutdown().await;
+}

@@ -90,6 +90,52 @@ pub enum ScriptedFault {
         #[serde(default)]
         retry_after: Option<u32>,
     },
+    /// Run the next `count` requests of `op`, then answer `status` and
+    /// `body` in place of their own answer (MAAS acted, the client sees,
+    /// e.g., a proxy's garbage 200).
+    RespondAfterRunning {
+        /// Operation.
+        op: String,
+        /// How many.
+        #[serde(default = "one")]
+        count: u32,
+        /// HTTP status.
+        status: u16,
+        /// Body.
+        #[serde(default)]
+        body: String,
+        /// Content type (default `text/plain; charset=utf-8`).
+        #[serde(default)]
+        content_type: Option<String>,
+    },
+}
+
+/// Which injected fault decided a request's answer (the request log's
+/// `fault`; [`FaultKind::ran`] says whether the request ran).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// A standing [`OpFault`]'s error rate: answered, not run.
+    ErrorRate,
+    /// The lock page: answered, not run.
+    LockPage,
+    /// A canned [`ScriptedFault::Respond`]: answered, not run.
+    Respond,
+    /// A canned answer sent after the request ran (`after_running`).
+    RespondAfterRunning,
+    /// The request ran, then the connection was closed unanswered.
+    DropConnection,
+}
+
+impl FaultKind {
+    /// Whether the request ran (MAAS acted) despite the fault.
+    #[must_use]
+    pub fn ran(self) -> bool {
+        matches!(
+            self,
+            FaultKind::RespondAfterRunning | FaultKind::DropConnection
+        )
+    }
 }
 
 /// What to do with one request.
@@ -100,6 +146,24 @@ pub(crate) struct FaultDecision {
     pub(crate) reply: Option<Reply>,
     /// Run the request, then drop the connection.
     pub(crate) drop_after: bool,
+    /// Run the request, then answer this instead of its answer.
+    pub(crate) reply_after: Option<Reply>,
+    /// The fault that decided, if any (latency alone is none).
+    pub(crate) fault: Option<FaultKind>,
+}
+
+/// A canned answer: `status` (500 when invalid), `content_type` (default
+/// `text/plain; charset=utf-8`), `body`.
+fn canned(status: u16, content_type: Option<&str>, body: &str) -> Reply {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let ct: &'static str = match content_type {
+        None => reply::TEXT,
+        Some("application/json") | Some("application/json; charset=utf-8") => reply::JSON,
+        Some("text/html") | Some("text/html; charset=utf-8") => reply::HTML,
+        Some("text/plain") => reply::PLAIN,
+        Some(_) => reply::TEXT,
+    };
+    Reply::text(status, ct, body.to_owned())
 }
 
 /// All configured faults.
@@ -140,6 +204,7 @@ impl Faults {
                 {
                     *count -= 1;
                     d.reply = Some(reply::lock_page());
+                    d.fault = Some(FaultKind::LockPage);
                     consumed = Some((i, *count == 0));
                     break;
                 }
@@ -148,6 +213,7 @@ impl Faults {
                 {
                     *count -= 1;
                     d.drop_after = true;
+                    d.fault = Some(FaultKind::DropConnection);
                     consumed = Some((i, *count == 0));
                     break;
                 }
@@ -160,22 +226,25 @@ impl Faults {
                     retry_after,
                 } if *count > 0 && matches(op, handler, action) => {
                     *count -= 1;
-                    let status =
-                        StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                    let ct: &'static str = match content_type.as_deref() {
-                        None => reply::TEXT,
-                        Some("application/json") | Some("application/json; charset=utf-8") => {
-                            reply::JSON
-                        }
-                        Some("text/html") | Some("text/html; charset=utf-8") => reply::HTML,
-                        Some("text/plain") => reply::PLAIN,
-                        Some(_) => reply::TEXT,
-                    };
-                    let mut r = Reply::text(status, ct, body.clone());
+                    let mut r = canned(*status, content_type.as_deref(), body);
                     if let Some(s) = retry_after {
                         r = r.with_header("Retry-After", s.to_string());
                     }
                     d.reply = Some(r);
+                    d.fault = Some(FaultKind::Respond);
+                    consumed = Some((i, *count == 0));
+                    break;
+                }
+                ScriptedFault::RespondAfterRunning {
+                    op,
+                    count,
+                    status,
+                    body,
+                    content_type,
+                } if *count > 0 && matches(op, handler, action) => {
+                    *count -= 1;
+                    d.reply_after = Some(canned(*status, content_type.as_deref(), body));
+                    d.fault = Some(FaultKind::RespondAfterRunning);
                     consumed = Some((i, *count == 0));
                     break;
                 }
@@ -206,6 +275,7 @@ impl Faults {
                         r = r.with_header("Retry-After", "10");
                     }
                     d.reply = Some(r);
+                    d.fault = Some(FaultKind::ErrorRate);
                 }
             }
         }

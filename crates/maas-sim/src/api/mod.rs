@@ -306,6 +306,8 @@ pub(crate) struct DispatchInfo {
     pub(crate) username: Option<String>,
     /// Close the connection without answering (fault injection).
     pub(crate) drop_connection: bool,
+    /// The injected fault that decided the answer, if any.
+    pub(crate) fault: Option<faults::FaultKind>,
 }
 
 /// One request to the API, as the server read it.
@@ -456,10 +458,13 @@ pub(crate) async fn dispatch(shared: Arc<Api>, request: ApiRequest) -> (Reply, D
         delay,
         reply,
         drop_after,
+        reply_after,
+        fault,
     } = decision;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    info.fault = fault;
     if let Some(r) = reply {
         return (r, info);
     }
@@ -482,6 +487,9 @@ pub(crate) async fn dispatch(shared: Arc<Api>, request: ApiRequest) -> (Reply, D
         }
     };
     shared.publish_next_due();
+    if let Some(r) = reply_after {
+        return (r, info);
+    }
     match result {
         Ok(r) => (r, info),
         Err(e) => (e.into(), info),

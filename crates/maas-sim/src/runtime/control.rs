@@ -8,7 +8,7 @@ use crate::domain::vmhost::{SimulatedDiscovery, SimulatedHost};
 use crate::model::{NodeStatus, PowerState};
 use crate::runtime::log::{Counters, RequestRecord};
 use crate::runtime::shared::{Shared, SimError};
-use axum::extract::{Path, State as AxState};
+use axum::extract::{Path, Query, State as AxState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -180,6 +180,14 @@ impl Control {
     /// Requests seen, oldest first (bounded to the last 10 000).
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.log.lock().records.iter().cloned().collect()
+    }
+
+    /// The requests after `seq` (their [`RequestRecord::seq`] is greater),
+    /// oldest first: read the log incrementally by passing the last `seq`
+    /// seen. A first record whose `seq` is more than `since + 1` means the
+    /// ones between fell out of the bounded log (or were cleared).
+    pub fn requests_since(&self, since: u64) -> Vec<RequestRecord> {
+        self.shared.log.lock().since(since)
     }
 
     /// Forget the request log and counters.
@@ -461,8 +469,18 @@ async fn complete(AxState(sh): Ax) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn requests(AxState(sh): Ax) -> Response {
-    Json(Control::new(sh).requests()).into_response()
+#[derive(Deserialize)]
+struct Since {
+    #[serde(default)]
+    since: Option<u64>,
+}
+
+async fn requests(AxState(sh): Ax, Query(q): Query<Since>) -> Response {
+    let c = Control::new(sh);
+    match q.since {
+        Some(n) => Json(c.requests_since(n)).into_response(),
+        None => Json(c.requests()).into_response(),
+    }
 }
 
 async fn clear_requests(AxState(sh): Ax) -> Response {

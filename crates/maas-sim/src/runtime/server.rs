@@ -305,7 +305,16 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Resp
     } else {
         reply.status.as_u16()
     };
+    if api_headers {
+        let delay = shared
+            .latency
+            .delay(info.action.as_deref(), status, &reply.body);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
     shared.log.lock().record(RequestRecord {
+        seq: 0,
         method: method.as_str().to_string(),
         path: path.clone(),
         op: info.op.clone(),
@@ -314,6 +323,7 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Resp
         user: info.username.clone(),
         unix_ms: shared.clock.unix_ms_at(shared.clock.now_ms()),
         duration_us: started.elapsed().as_micros() as u64,
+        fault: info.fault,
     });
     tracing::debug!(
         method = %method,
