@@ -205,3 +205,16 @@ soak:
 	SOAK_RUNS="$(SOAK_RUNS)" SOAK_MACHINES="$(SOAK_MACHINES)" SOAK_KILLS="$(SOAK_KILLS)" \
 	SOAK_SEED="$(SOAK_SEED)" SOAK_RUN="$(SOAK_RUN)" SOAK_VARIANTS="$(SOAK_VARIANTS)" \
 	"$${CARGO_TARGET_DIR:-target}/$(SOAK_PROFILE)/capmaas-soak"
+
+## conformance: the controller end to end (real kube-apiserver, the capmaas-manager binary) against
+## any MAAS: MAAS_ENDPOINT, MAAS_API_KEY and CONFORMANCE_POOL and/or CONFORMANCE_TAG (the machines it
+## may allocate); optional CONFORMANCE_DNS_DOMAIN, CONFORMANCE_IMAGE, CONFORMANCE_TIMEOUT
+## (docs/conformance.md). Exit 0 all passed, 1 a check failed, 2 bad input.
+.PHONY: conformance
+conformance:
+	@test -n "$${MAAS_ENDPOINT:-}" -a -n "$${MAAS_API_KEY:-}" || \
+	  { echo "make conformance: set MAAS_ENDPOINT and MAAS_API_KEY, and CONFORMANCE_POOL or CONFORMANCE_TAG (docs/conformance.md)" >&2; exit 2; }
+	$(CARGO) build --quiet -p capmaas-manager -p capmaas-conformance --bins
+	@assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
+	"$${CARGO_TARGET_DIR:-target}/debug/capmaas-conformance"
