@@ -70,6 +70,7 @@ pub use action::{
 pub use address::{Address, AddressType, is_public, machine_addresses};
 pub use cluster::{
     CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, api_server_port, credentials_move_labels,
+    desired_dns_ips,
 };
 pub use conditions::{
     Condition, ConditionStatus, ConditionUpdate, MACHINE_DEPLOYED, PAUSED, READY, apply_conditions,
