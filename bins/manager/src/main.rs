@@ -113,6 +113,22 @@ struct Cli {
     #[arg(long, default_value = "10m", value_name = "DURATION", allow_hyphen_values = true,
           value_parser = duration_in(bounds::CAPACITY_BACKOFF_MAX))]
     capacity_backoff_max: Duration,
+    /// Period of the orphan sweep: one list of all machines per MAAS endpoint
+    /// in use, to find machines held for MaasMachines that no longer exist
+    /// (0s-24h; 0s: no sweep).
+    #[arg(long, default_value = "5m", value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = duration_in(bounds::ORPHAN_SWEEP_PERIOD))]
+    orphan_sweep_period: Duration,
+    /// Release orphaned machines (default: only report them, metric
+    /// capmaas_orphaned_machines and a warning log). Only when this controller
+    /// is the only capmaas using its MAAS machines.
+    #[arg(long)]
+    release_orphans: bool,
+    /// How long a machine must stay orphaned before --release-orphans
+    /// releases it (0s-7d).
+    #[arg(long, default_value = "10m", value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = duration_in(bounds::ORPHAN_GRACE))]
+    orphan_grace: Duration,
     /// Hold a Lease before reconciling (run several replicas).
     #[arg(long)]
     leader_elect: bool,
@@ -372,6 +388,12 @@ fn settings(cli: &Cli) -> Result<Settings, String> {
             capacity_backoff: cli.capacity_backoff,
             capacity_backoff_max: cli.capacity_backoff_max,
             ..defaults.lifecycle.clone()
+        },
+        orphan_sweep_period: cli.orphan_sweep_period,
+        orphan_policy: machine_lifecycle::OrphanPolicy {
+            release: cli.release_orphans,
+            grace: cli.orphan_grace,
+            namespace: None,
         },
         ..defaults
     }

@@ -101,17 +101,6 @@ pub fn machine_ready(mm: &MaasMachine) -> bool {
         })
 }
 
-/// The IPs the DNS record should hold, or `None` to leave it as it is: an
-/// empty set never replaces a non-empty one (a control-plane machine that is
-/// briefly not Ready must not take the API endpoint down).
-#[must_use]
-pub fn desired_ips(ready: &BTreeSet<String>, current: &BTreeSet<String>) -> Option<Vec<String>> {
-    if ready.is_empty() || ready == current {
-        return None;
-    }
-    Some(ready.iter().cloned().collect())
-}
-
 /// What a MaasCluster reads from one of its MaasMachines, hashed: the
 /// cluster it belongs to, whether it is a control-plane machine, being
 /// deleted, ready, and the IP it would publish.
@@ -659,7 +648,7 @@ async fn ensure_dns(
         }
         Some(record) => {
             let current: BTreeSet<String> = record.ips().into_iter().map(str::to_owned).collect();
-            match desired_ips(ready, &current) {
+            match lc::desired_dns_ips(ready, &current) {
                 None => Ok(current.into_iter().collect()),
                 Some(ips) => {
                     let params = DnsResourceParams {
@@ -735,24 +724,6 @@ async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn set(ips: &[&str]) -> BTreeSet<String> {
-        ips.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    #[test]
-    fn dns_never_emptied_and_only_written_on_change() {
-        assert_eq!(desired_ips(&set(&[]), &set(&["10.0.0.1"])), None);
-        assert_eq!(desired_ips(&set(&["10.0.0.1"]), &set(&["10.0.0.1"])), None);
-        assert_eq!(
-            desired_ips(&set(&["10.0.0.2"]), &set(&["10.0.0.1"])),
-            Some(vec!["10.0.0.2".to_owned()])
-        );
-        assert_eq!(
-            desired_ips(&set(&["10.0.0.1", "10.0.0.2"]), &set(&[])),
-            Some(vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned()])
-        );
-    }
 
     fn mm(uid: &str, status: serde_json::Value) -> MaasMachine {
         serde_json::from_value(json!({

@@ -102,6 +102,12 @@ pub struct ControllerConfig {
     /// Ceiling of that back-off (also the requeue while a cluster has no
     /// kubeconfig Secret or a conflicting providerID).
     pub workload_retry_max: Duration,
+    /// Period of the orphan sweep (one machine list per MAAS endpoint in
+    /// use); `Duration::ZERO`: no sweep.
+    pub orphan_sweep_period: Duration,
+    /// What the orphan sweep may do (report only by default). Its namespace
+    /// scope is [`Self::namespace`].
+    pub orphan_policy: machine_lifecycle::OrphanPolicy,
 }
 
 impl Default for ControllerConfig {
@@ -133,6 +139,8 @@ impl Default for ControllerConfig {
             workload_timeout: Duration::from_secs(5),
             workload_retry: Duration::from_secs(5),
             workload_retry_max: Duration::from_secs(120),
+            orphan_sweep_period: Duration::from_secs(300),
+            orphan_policy: machine_lifecycle::OrphanPolicy::default(),
         }
     }
 }
@@ -215,6 +223,11 @@ pub mod bounds {
     pub const CAPACITY_BACKOFF: DurationRange = DurationRange::new(secs(10), secs(3600));
     /// `--capacity-backoff-max`; also at least `--capacity-backoff`.
     pub const CAPACITY_BACKOFF_MAX: DurationRange = DurationRange::new(secs(10), secs(24 * 3600));
+    /// `--orphan-sweep-period` (0s: no sweep; else one full machine list
+    /// per MAAS endpoint per period, hence the floor).
+    pub const ORPHAN_SWEEP_PERIOD: DurationRange = DurationRange::new(secs(0), secs(24 * 3600));
+    /// `--orphan-grace`: how long a machine stays orphaned before it is released.
+    pub const ORPHAN_GRACE: DurationRange = DurationRange::new(secs(0), secs(7 * 24 * 3600));
 }
 
 /// A [`ControllerConfig`] that cannot work: which setting, and why.
@@ -268,8 +281,10 @@ impl ControllerConfig {
                 });
             }
         }
-        let long: [(&'static str, Duration); 2] = [
+        let long: [(&'static str, Duration); 4] = [
             ("version_cache_ttl", self.version_cache_ttl),
+            ("orphan_sweep_period", self.orphan_sweep_period),
+            ("orphan_policy.grace", self.orphan_policy.grace),
             (
                 "lifecycle.allocation_settle_time",
                 lc.allocation_settle_time,

@@ -43,6 +43,7 @@ pub mod maas;
 pub mod machine;
 pub mod manager;
 pub mod metrics;
+pub mod orphans;
 pub mod staticip;
 pub mod template;
 pub mod workload;

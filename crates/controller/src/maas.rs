@@ -205,6 +205,12 @@ impl MaasClients {
         handle
     }
 
+    /// Every cached handle (one per MAAS endpoint and key in use).
+    #[must_use]
+    pub fn handles(&self) -> Vec<Arc<MaasHandle>> {
+        self.entries.lock().values().cloned().collect()
+    }
+
     /// Number of cached clients.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -299,6 +299,7 @@ impl Manager {
                 }
             })
         };
+        let sweep_task = tokio::spawn(crate::orphans::run(context.clone(), cancel.clone()));
         // A shutdown before the caches synced has nothing in flight (nothing is
         // reconciled before), and kube-runtime's graceful drain would wait for
         // a store that can no longer become ready: stop at once then.
@@ -328,6 +329,7 @@ impl Manager {
         }
         readiness.set(false);
         ready_task.abort();
+        sweep_task.abort();
         signal.abort();
         cancel.cancel();
         tracing::info!("controllers stopped");

@@ -62,6 +62,13 @@ pub struct MaasLatencyLabels {
     pub op: String,
 }
 
+/// `endpoint` (orphan sweep).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    /// The MAAS endpoint.
+    pub endpoint: String,
+}
+
 /// `state`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
@@ -100,6 +107,7 @@ pub struct Metrics {
     kube_requests: Family<KubeRequestLabels, Counter>,
     reconciles_total: AtomicU64,
     machine_states: Mutex<HashMap<String, String>>,
+    orphaned: Family<EndpointLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -186,6 +194,12 @@ impl Metrics {
             "Kubernetes API requests sent, by verb (create, update, patch and delete are writes)",
             kube_requests.clone(),
         );
+        let orphaned = Family::<EndpointLabels, Gauge>::default();
+        registry.register(
+            "orphaned_machines",
+            "MAAS machines held for a MaasMachine that no longer exists, by MAAS endpoint (last orphan sweep)",
+            orphaned.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -200,6 +214,7 @@ impl Metrics {
             kube_requests,
             reconciles_total: AtomicU64::new(0),
             machine_states: Mutex::new(HashMap::new()),
+            orphaned,
         }
     }
 
@@ -298,6 +313,15 @@ impl Metrics {
                 verb: verb.to_owned(),
             })
             .get()
+    }
+
+    /// Sets the number of orphaned machines the last sweep found at `endpoint`.
+    pub fn orphaned_machines(&self, endpoint: &str, n: usize) {
+        self.orphaned
+            .get_or_create(&EndpointLabels {
+                endpoint: endpoint.to_owned(),
+            })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Records the state of one MaasMachine (`None`: it is gone).

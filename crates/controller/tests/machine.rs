@@ -863,3 +863,82 @@ async fn an_answer_ignoring_agent_name_never_releases_other_tenants_machines() {
     );
     ctrl.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphan_is_reported_then_released_only_when_asked() {
+    use kube::api::{Patch, PatchParams};
+    let w = World::new("orphans").await;
+    let sim = sim(3, MaasVersion::V3_6, 300).await;
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    for name in ["w0", "w1"] {
+        w.machine(
+            "c1",
+            name,
+            false,
+            Some(b"#cloud-config\n"),
+            json!({"image": "ubuntu/jammy"}),
+        )
+        .await;
+    }
+    let mut cfg = config(&w.name(), Some(creds(&sim)));
+    cfg.orphan_sweep_period = Duration::from_millis(300);
+    let first = w.controller_with(cfg.clone());
+    let w0 = w.wait_mm("w0", 60, "w0 provisioned", provisioned).await;
+    let w1 = w.wait_mm("w1", 60, "w1 provisioned", provisioned).await;
+    let (orphan, alive) = (w0.spec.system_id.unwrap(), w1.spec.system_id.unwrap());
+    first.shutdown().await;
+    // Force-deleted: the finalizer removed by hand, MAAS never told.
+    w.api::<capi_types::MaasMachine>()
+        .patch(
+            "w0",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    w.delete_mm("w0").await;
+    eventually(10, "w0 gone", || async { w.mm("w0").await.is_none() }).await;
+
+    let orphaned = |metrics: &str, n: u32| {
+        metrics
+            .lines()
+            .any(|l| l.starts_with("capmaas_orphaned_machines{") && l.ends_with(&format!(" {n}")))
+    };
+    // Report only (the default).
+    let report = w.controller_with(cfg.clone());
+    eventually(20, "capmaas_orphaned_machines 1", || async {
+        orphaned(&report.metrics().encode(), 1)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        sim.control().machine(&orphan).unwrap().status,
+        NodeStatus::Deployed,
+        "report-only never releases"
+    );
+    report.shutdown().await;
+
+    // Release after the grace period.
+    cfg.orphan_policy.release = true;
+    cfg.orphan_policy.grace = Duration::from_secs(1);
+    let release = w.controller_with(cfg);
+    eventually(30, "the orphan released", || async {
+        sim.control()
+            .machine(&orphan)
+            .is_some_and(|m| m.status == NodeStatus::Ready && m.owner.is_none())
+    })
+    .await;
+    eventually(20, "capmaas_orphaned_machines 0", || async {
+        orphaned(&release.metrics().encode(), 0)
+    })
+    .await;
+    let m = sim.control().machine(&alive).unwrap();
+    assert_eq!(
+        m.status,
+        NodeStatus::Deployed,
+        "a live MaasMachine's machine"
+    );
+    assert!(w.mm("w1").await.is_some_and(|mm| provisioned(&mm)));
+    release.shutdown().await;
+}

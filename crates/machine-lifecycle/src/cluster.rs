@@ -1,7 +1,8 @@
 //! Decisions of the MaasCluster side: the control-plane endpoint's port,
-//! what `clusterctl move` needs on the credentials Secret.
+//! the addresses of its DNS record, what `clusterctl move` needs on the
+//! credentials Secret.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// CAPI's default `Cluster.spec.clusterNetwork.apiServerPort`.
 pub const DEFAULT_API_SERVER_PORT: i32 = 6443;
@@ -15,6 +16,22 @@ pub fn api_server_port(cluster_port: Option<i32>, default: i32) -> i32 {
     cluster_port
         .filter(|p| (1..=65535).contains(p))
         .unwrap_or(default)
+}
+
+/// The IPs the control-plane DNS record should hold, given the published
+/// IPs of the ready control-plane machines and what the record holds now;
+/// `None`: leave it as it is. An empty set never replaces a non-empty one (a
+/// control-plane machine that is briefly not Ready must not take the API
+/// endpoint down), and an unchanged set is not written again.
+#[must_use]
+pub fn desired_dns_ips(
+    ready: &BTreeSet<String>,
+    current: &BTreeSet<String>,
+) -> Option<Vec<String>> {
+    if ready.is_empty() || ready == current {
+        return None;
+    }
+    Some(ready.iter().cloned().collect())
 }
 
 /// The label that makes `clusterctl move` take an object that links to no
@@ -44,6 +61,28 @@ pub fn credentials_move_labels(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn set(ips: &[&str]) -> BTreeSet<String> {
+        ips.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn dns_never_emptied_and_only_written_on_change() {
+        assert_eq!(desired_dns_ips(&set(&[]), &set(&["10.0.0.1"])), None);
+        assert_eq!(desired_dns_ips(&set(&[]), &set(&[])), None);
+        assert_eq!(
+            desired_dns_ips(&set(&["10.0.0.1"]), &set(&["10.0.0.1"])),
+            None
+        );
+        assert_eq!(
+            desired_dns_ips(&set(&["10.0.0.2"]), &set(&["10.0.0.1"])),
+            Some(vec!["10.0.0.2".to_owned()])
+        );
+        assert_eq!(
+            desired_dns_ips(&set(&["10.0.0.1", "10.0.0.2"]), &set(&[])),
+            Some(vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned()])
+        );
+    }
 
     #[test]
     fn the_move_label_is_added_once_whatever_its_value() {

@@ -58,6 +58,7 @@ mod decide;
 mod image;
 mod maas;
 mod marker;
+mod orphans;
 mod ownership;
 mod time;
 mod view;
@@ -69,6 +70,7 @@ pub use action::{
 pub use address::{Address, AddressType, is_public, machine_addresses};
 pub use cluster::{
     CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, api_server_port, credentials_move_labels,
+    desired_dns_ips,
 };
 pub use conditions::{
     Condition, ConditionStatus, ConditionUpdate, MACHINE_DEPLOYED, PAUSED, READY, apply_conditions,
@@ -86,6 +88,7 @@ pub use marker::{
     ANNOTATION_CLUSTER, ANNOTATION_MACHINE, ANNOTATION_OWNER, MARKER_PREFIX, MAX_MARKER_LEN,
     MarkerError, NamePart, OwnerMarker, ParsedMarker, valid_workload_annotation_key,
 };
+pub use orphans::{LiveMaasMachine, Orphan, OrphanPolicy, SweepPlan, sweep};
 pub use ownership::{MarkerAnswer, check_marker_answer, inconsistent_with_filter, proven_ours};
 pub use time::Timestamp;
 pub use view::{

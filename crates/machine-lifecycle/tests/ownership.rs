@@ -222,3 +222,105 @@ proptest! {
         prop_assert!(!check_marker_answer(&marker(), &obs.maas.by_marker).is_consistent());
     }
 }
+
+// ----- the orphan sweep -----------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Listed {
+    status: MaasStatus,
+    owner: bool,
+    /// None: no owner annotation; Some((namespace index, name index)).
+    marker: Option<(usize, usize)>,
+    seen_ago: Option<u16>,
+}
+
+const NAMESPACES: [&str; 2] = ["ns", "other"];
+const NAMES: [&str; 3] = ["a", "b", "c"];
+
+fn listed() -> impl Strategy<Value = Listed> {
+    (
+        status(),
+        any::<bool>(),
+        prop::option::of((0usize..2, 0usize..3)),
+        prop::option::of(0u16..1200),
+    )
+        .prop_map(|(status, owner, marker, seen_ago)| Listed {
+            status,
+            owner,
+            marker,
+            seen_ago,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6f72_7068_616e_7301),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn a_sweep_releases_only_proven_orphans_in_scope_after_their_grace(
+        machines in prop::collection::vec(listed(), 0..8),
+        live in prop::collection::vec((0usize..2, 0usize..3), 0..4),
+        release in any::<bool>(),
+        scoped in any::<bool>(),
+        grace_secs in 0u64..900,
+    ) {
+        let now = Timestamp(100_000);
+        let views: Vec<MaasMachineView> = machines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut m = MaasMachineView::new(format!("m{i:05}"), l.status, PowerState::On);
+                m.owner = l.owner.then(|| "capi".to_owned());
+                if let Some((ns, name)) = l.marker {
+                    m.workload_annotations = OwnerMarker::new(NAMESPACES[ns], NAMES[name], UID)
+                        .unwrap()
+                        .workload_annotations(None);
+                }
+                m
+            })
+            .collect();
+        let first_seen: std::collections::BTreeMap<String, Timestamp> = machines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                l.seen_ago.map(|ago| (format!("m{i:05}"), Timestamp(now.0 - i64::from(ago))))
+            })
+            .collect();
+        let live: Vec<LiveMaasMachine> = live
+            .iter()
+            .map(|(ns, name)| LiveMaasMachine {
+                namespace: NAMESPACES[*ns].into(),
+                name: NAMES[*name].into(),
+            })
+            .collect();
+        let policy = OrphanPolicy {
+            release,
+            grace: std::time::Duration::from_secs(grace_secs),
+            namespace: scoped.then(|| "ns".to_owned()),
+        };
+        let plan = sweep(&views, &live, &first_seen, now, &policy);
+        for id in &plan.release {
+            prop_assert!(release, "released in report-only mode");
+            let i: usize = id[1..].parse().unwrap();
+            let l = &machines[i];
+            let (ns, name) = l.marker.expect("released without an owner annotation");
+            prop_assert!(l.owner && l.status.is_releasable(), "{id}: {l:?}");
+            prop_assert!(!scoped || NAMESPACES[ns] == "ns", "another namespace's machine");
+            prop_assert!(
+                !live.iter().any(|m| m.namespace == NAMESPACES[ns] && m.name == NAMES[name]),
+                "the machine of a live MaasMachine"
+            );
+            let since = first_seen.get(id).copied().unwrap_or(now);
+            prop_assert!(now.since(since) >= policy.grace, "released inside its grace period");
+            prop_assert!(plan.orphans.iter().any(|o| &o.system_id == id));
+        }
+        for o in &plan.orphans {
+            prop_assert_eq!(plan.first_seen.get(&o.system_id), Some(&o.since));
+        }
+        prop_assert_eq!(plan.first_seen.len(), plan.orphans.len());
+    }
+}
