@@ -118,6 +118,19 @@ docs:
 docker-build:
 	docker build -t "$${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION)" .
 
+## bench: the scale benchmark (docs/benchmarks.md): a real etcd + kube-apiserver, maas-sim
+## (--latency-profile region) and capmaas-manager, release profile, provision and release
+## 1 control plane + N-1 workers per run; BENCH_N (10,200; up to 1000), BENCH_LATENCY (region|none),
+## BENCH_DEPLOY_SECONDS (2), BENCH_OUT (target/bench: one JSON report per run)
+.PHONY: bench
+BENCH_N ?= 10,200
+bench:
+	@echo "make bench: building maas-sim, capmaas-manager and capmaas-bench (release)" >&2
+	$(CARGO) build --release --quiet -p maas-sim-bin -p capmaas-manager -p capmaas-bench --bins
+	@assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" BENCH_N="$(BENCH_N)" \
+	"$${CARGO_TARGET_DIR:-target}/release/capmaas-bench"
+
 # --- soak (docs/testing.md "Soak") ---------------------------------------------
 .PHONY: soak
 

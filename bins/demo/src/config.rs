@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use crate::DemoError;
 
+/// The most machines `DEMO_MACHINES` accepts (the scale `make bench` runs).
+pub const MAX_MACHINES: usize = 1000;
+
 /// What the demo does; see [`DemoConfig::from_env`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemoConfig {
-    /// Machines in the cluster (`DEMO_MACHINES`, default 5, 1–50).
+    /// Machines in the cluster (`DEMO_MACHINES`, default 5, 1–[`MAX_MACHINES`]).
     pub machines: usize,
     /// maas-sim's MAAS version profile (`DEMO_MAAS_VERSION`, default `3.6`).
     pub maas_version: String,
@@ -44,9 +47,11 @@ impl DemoConfig {
             Some(v) => v
                 .parse::<usize>()
                 .ok()
-                .filter(|n| (1..=50).contains(n))
+                .filter(|n| (1..=MAX_MACHINES).contains(n))
                 .ok_or_else(|| {
-                    DemoError::Config(format!("DEMO_MACHINES must be 1 to 50, got {v:?}"))
+                    DemoError::Config(format!(
+                        "DEMO_MACHINES must be 1 to {MAX_MACHINES}, got {v:?}"
+                    ))
                 })?,
         };
         let maas_version = set("DEMO_MAAS_VERSION").unwrap_or_else(|| "3.6".into());
@@ -136,6 +141,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.machines, 3);
+        assert_eq!(
+            cfg(&[("DEMO_MACHINES", "1000")], false).unwrap().machines,
+            MAX_MACHINES
+        );
         assert!(!c.in_memory_supported());
         assert!(!c.interactive);
         assert_eq!(c.deploy_seconds, 0.5);
@@ -152,7 +161,7 @@ mod tests {
         for (k, v) in [
             ("DEMO_MACHINES", "0"),
             ("DEMO_MACHINES", "many"),
-            ("DEMO_MACHINES", "51"),
+            ("DEMO_MACHINES", "1001"),
             ("DEMO_MAAS_VERSION", "2.9"),
             ("DEMO_DEPLOY_SECONDS", "-1"),
             ("DEMO_TIMEOUT", "soon"),

@@ -11,7 +11,7 @@ const PROGRAM: Program = Program::new("capmaas-demo");
 
 const EXAMPLES: &str = "\
 Knobs (environment variables):
-  DEMO_MACHINES        machines in the cluster, 1-50 (5)
+  DEMO_MACHINES        machines in the cluster, 1-1000 (5)
   DEMO_MAAS_VERSION    maas-sim profile: 3.4, 3.5, 3.6, 3.7 or 3.8 (3.6)
   DEMO_DEPLOY_SECONDS  maas-sim's deploy time (5)
   DEMO_TIMEOUT         longest wait of each phase, seconds (300)

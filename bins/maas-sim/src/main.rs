@@ -12,7 +12,7 @@
 
 use clap::Parser;
 use cli_support::{LogFormat, Program, Threads, shutdown_signal};
-use maas_sim::{Inventory, MaasVersion, OpFault, ScriptedFault, Simulator};
+use maas_sim::{Inventory, LatencyProfile, MaasVersion, OpFault, ScriptedFault, Simulator};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -31,6 +31,9 @@ Examples:
   # 10% of allocations fail with 503, reads take 200 ms more, JSON logs
   maas-sim --machines 50 --fault-rate allocate=0.1 --fault-latency MachinesHandler.read=200 \\
            --log-format json
+
+  # Answers as slow as a real region's (tens of ms per machine call)
+  maas-sim --machines 200 --latency-profile region
 
   # VM hosts discovered from the real LXD daemons at their addresses
   maas-sim --vmhost-discovery lxd --inventory hosts.yaml
@@ -100,6 +103,11 @@ struct Cli {
     /// daemon at the VM host's address, over HTTPS with its certificate).
     #[arg(long, value_enum, default_value_t = VmHostDiscoveryMode::Simulated)]
     vmhost_discovery: VmHostDiscoveryMode,
+    /// How long answers take: `none` (at once) or `region` (as a real
+    /// Django region: a base cost per operation plus, for machine lists, a
+    /// cost per machine returned; docs/maas-sim.md).
+    #[arg(long, default_value = "none", value_name = "PROFILE")]
+    latency_profile: String,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -211,6 +219,10 @@ fn main() -> ExitCode {
             Ok(inv) => builder = builder.inventory(inv),
             Err(e) => return PROGRAM.bad_input(e),
         }
+    }
+    match cli.latency_profile.parse::<LatencyProfile>() {
+        Ok(p) => builder = builder.latency_profile(p),
+        Err(e) => return PROGRAM.bad_input(format!("--latency-profile: {e}")),
     }
     if cli.vmhost_discovery == VmHostDiscoveryMode::Lxd {
         builder = builder.lxd_discovery();

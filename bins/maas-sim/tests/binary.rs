@@ -256,6 +256,7 @@ fn bad_flags_exit_2_with_one_line() {
         vec!["--listen", "localhost"],
         vec!["--deploy-seconds", "-1"],
         vec!["--fault-rate", "allocate"],
+        vec!["--latency-profile", "slow"],
         vec!["--log-format", "xml"],
         vec!["--log-level", "info=bogus=1"],
     ] {

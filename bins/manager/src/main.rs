@@ -461,8 +461,13 @@ async fn run(
     settings: Settings,
     signal: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
-    let client = kube::Client::try_default().await?;
-    let manager = Manager::new(client.clone(), settings.config);
+    // Every apiserver request is counted (capmaas_kube_requests_total{verb}).
+    let metrics = std::sync::Arc::new(capmaas_controller::Metrics::new());
+    let client = capmaas_controller::metrics::counting_kube_client(
+        kube::Config::infer().await?,
+        metrics.clone(),
+    )?;
+    let manager = Manager::with_metrics(client.clone(), settings.config, metrics);
     let readiness = manager.readiness();
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {

@@ -50,6 +50,18 @@ pub struct ClusterSpec {
     /// The control plane.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_plane_ref: Option<ContractVersionedObjectReference>,
+    /// The cluster network (we read the API server port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_network: Option<ClusterNetwork>,
+}
+
+/// `Cluster.spec.clusterNetwork` (the fields we read).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterNetwork {
+    /// The port the API server binds to (CAPI's default: 6443).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_server_port: Option<i32>,
 }
 
 /// `Cluster.status.initialization`.

@@ -90,6 +90,9 @@ fn a_decision_is_written_to_status_and_spec() {
     maas.workload_annotations = lc::OwnerMarker::new("ns", "w-0", mm.metadata.uid.clone().unwrap())
         .unwrap()
         .workload_annotations(Some("c1"));
+    // A deployed machine has an owner in MAAS (one without is proof that
+    // the owner-marker query's filter was ignored).
+    maas.owner = Some("admin".into());
     maas.hostname = "w-0".into();
     maas.zone = "az1".into();
     maas.ip_addresses = vec!["10.0.0.9".into()];

@@ -15,7 +15,8 @@ use capi_types::{
     ApiEndpoint, FailureDomain, Initialization, MaasCluster, MaasClusterStatus, MaasMachine,
     MachineAddressType, NetworkStatus,
 };
-use kube::api::{ListParams, PostParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
@@ -313,6 +314,10 @@ async fn reconcile_inner(obj: Arc<MaasCluster>, ctx: &Context) -> Result<Action,
         }
     };
 
+    if let Some(r) = &obj.spec.credentials_ref {
+        label_credentials_for_move(ctx, &obj, &ns, &r.name).await;
+    }
+
     let unavailable = |e: maas_api::Error, what: &str| Error::maas(what.to_owned(), e);
     // Failure domains.
     let zones = match maas.api().list_zones().await {
@@ -444,12 +449,19 @@ async fn reconcile_inner(obj: Arc<MaasCluster>, ctx: &Context) -> Result<Action,
         status.conditions = conditions_to_k8s(&conds.list);
         obj = write_status(&api, &obj, status.clone()).await?;
         if obj.spec.control_plane_endpoint.is_none() {
+            let port = lc::api_server_port(
+                cluster
+                    .as_ref()
+                    .and_then(|c| c.spec.cluster_network.as_ref())
+                    .and_then(|n| n.api_server_port),
+                ctx.config.api_server_port,
+            );
             obj = patch_guarded(
                 &api,
                 &obj,
                 json!({"spec": {"controlPlaneEndpoint": ApiEndpoint {
                     host: fqdn.clone(),
-                    port: ctx.config.api_server_port,
+                    port,
                 }}}),
                 "set controlPlaneEndpoint",
             )
@@ -459,10 +471,7 @@ async fn reconcile_inner(obj: Arc<MaasCluster>, ctx: &Context) -> Result<Action,
                 false,
                 "ControlPlaneEndpointSet",
                 "SetEndpoint",
-                format!(
-                    "control-plane endpoint {fqdn}:{}",
-                    ctx.config.api_server_port
-                ),
+                format!("control-plane endpoint {fqdn}:{port}"),
             )
             .await;
         }
@@ -498,6 +507,68 @@ async fn reconcile_inner(obj: Arc<MaasCluster>, ctx: &Context) -> Result<Action,
         write_status(&api, &obj, status).await?;
     }
     Ok(Action::requeue(ctx.config.sync_period))
+}
+
+/// Adds what `clusterctl move` needs to the `credentialsRef` Secret
+/// ([`lc::credentials_move_labels`]). A failure does not stop the
+/// reconcile (the cluster works without it; only a move would leave the
+/// Secret behind): it is logged and reported as a warning Event.
+async fn label_credentials_for_move(ctx: &Context, obj: &MaasCluster, ns: &str, name: &str) {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let result = async {
+        let Some(secret) = secrets.get_opt(name).await? else {
+            return Ok(false);
+        };
+        let Some(labels) = lc::credentials_move_labels(secret.labels()) else {
+            return Ok(false);
+        };
+        secrets
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": labels}})),
+            )
+            .await
+            .map(|_| true)
+    }
+    .await;
+    match result {
+        Ok(false) => {}
+        Ok(true) => {
+            tracing::info!(
+                secret = name,
+                "labelled the credentials Secret for clusterctl move"
+            );
+            ctx.event(
+                obj,
+                false,
+                "CredentialsLabelledForMove",
+                "LabelCredentials",
+                format!(
+                    "labelled credentials Secret {name} {} so that clusterctl move takes it",
+                    lc::CLUSTERCTL_MOVE_LABEL
+                ),
+            )
+            .await;
+        }
+        Err(e) => {
+            let e = Error::kube(format!("label credentials Secret {name}"), e);
+            ctx.metrics.error(KIND, e.class().as_str());
+            tracing::warn!(secret = name, error = %e, "cannot label the credentials Secret for clusterctl move");
+            ctx.event(
+                obj,
+                true,
+                "CredentialsNotLabelled",
+                "LabelCredentials",
+                format!(
+                    "cannot label credentials Secret {name} {}: clusterctl move would leave it \
+                     behind ({e}); add the label, or grant the controller patch on secrets",
+                    lc::CLUSTERCTL_MOVE_LABEL
+                ),
+            )
+            .await;
+        }
+    }
 }
 
 /// The MaasMachines of a cluster.

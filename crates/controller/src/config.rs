@@ -86,7 +86,8 @@ pub struct ControllerConfig {
     pub version_cache_ttl: Duration,
     /// TTL of the control-plane DNS record.
     pub dns_ttl: u32,
-    /// Port of the control-plane endpoint the controller sets.
+    /// Port of the control-plane endpoint the controller sets when the
+    /// Cluster's `spec.clusterNetwork.apiServerPort` is unset.
     pub api_server_port: i32,
     /// Events' reporting controller name.
     pub reporter: String,
@@ -126,7 +127,7 @@ impl Default for ControllerConfig {
             maas_retry: maas_api::RetryPolicy::default(),
             version_cache_ttl: Duration::from_secs(600),
             dns_ttl: 10,
-            api_server_port: 6443,
+            api_server_port: machine_lifecycle::DEFAULT_API_SERVER_PORT,
             reporter: "capmaas-manager".to_owned(),
             instance: None,
             workload_timeout: Duration::from_secs(5),

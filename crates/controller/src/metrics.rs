@@ -77,6 +77,14 @@ pub struct WorkloadLabels {
     pub result: String,
 }
 
+/// `verb` of a Kubernetes API request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KubeRequestLabels {
+    /// create, update, patch, delete (the writes); get (a get or a list),
+    /// watch; other.
+    pub verb: String,
+}
+
 /// All metrics, registered in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -89,6 +97,7 @@ pub struct Metrics {
     poller_ticks: Counter,
     workload_syncs: Family<WorkloadLabels, Counter>,
     workload_clients: Gauge,
+    kube_requests: Family<KubeRequestLabels, Counter>,
     reconciles_total: AtomicU64,
     machine_states: Mutex<HashMap<String, String>>,
 }
@@ -171,6 +180,12 @@ impl Metrics {
             "Workload-cluster clients cached (one per cluster)",
             workload_clients.clone(),
         );
+        let kube_requests = Family::<KubeRequestLabels, Counter>::default();
+        registry.register(
+            "kube_requests",
+            "Kubernetes API requests sent, by verb (create, update, patch and delete are writes)",
+            kube_requests.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -182,6 +197,7 @@ impl Metrics {
             poller_ticks,
             workload_syncs,
             workload_clients,
+            kube_requests,
             reconciles_total: AtomicU64::new(0),
             machine_states: Mutex::new(HashMap::new()),
         }
@@ -265,6 +281,25 @@ impl Metrics {
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
+    /// Counts a Kubernetes API request.
+    pub fn kube_request(&self, verb: &str) {
+        self.kube_requests
+            .get_or_create(&KubeRequestLabels {
+                verb: verb.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Kubernetes API requests with `verb` so far.
+    #[must_use]
+    pub fn kube_requests(&self, verb: &str) -> u64 {
+        self.kube_requests
+            .get_or_create(&KubeRequestLabels {
+                verb: verb.to_owned(),
+            })
+            .get()
+    }
+
     /// Records the state of one MaasMachine (`None`: it is gone).
     pub fn machine_state(&self, key: &str, state: Option<&str>) {
         let mut states = self.machine_states.lock();
@@ -319,9 +354,129 @@ impl RequestObserver for MaasObserver {
     }
 }
 
+/// The verb of a Kubernetes API request, from its method and query.
+#[must_use]
+pub fn kube_verb(method: &::http::Method, uri: &::http::Uri) -> &'static str {
+    match *method {
+        ::http::Method::POST => "create",
+        ::http::Method::PUT => "update",
+        ::http::Method::PATCH => "patch",
+        ::http::Method::DELETE => "delete",
+        ::http::Method::GET => {
+            let watch = uri
+                .query()
+                .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+            if watch { "watch" } else { "get" }
+        }
+        _ => "other",
+    }
+}
+
+/// A Kubernetes client for `config` that counts every request it sends in
+/// `metrics` (`capmaas_kube_requests_total{verb}`).
+pub fn counting_kube_client(
+    config: kube::Config,
+    metrics: Arc<Metrics>,
+) -> Result<kube::Client, kube::Error> {
+    let count =
+        tower::util::MapRequestLayer::new(move |req: ::http::Request<kube::client::Body>| {
+            metrics.kube_request(kube_verb(req.method(), req.uri()));
+            req
+        });
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&count)
+        .build())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kube_verbs_from_method_and_query() {
+        let uri = |u: &str| u.parse::<::http::Uri>().unwrap();
+        let pods = uri("/api/v1/namespaces/a/pods");
+        assert_eq!(kube_verb(&::http::Method::POST, &pods), "create");
+        assert_eq!(kube_verb(&::http::Method::PUT, &pods), "update");
+        assert_eq!(kube_verb(&::http::Method::PATCH, &pods), "patch");
+        assert_eq!(kube_verb(&::http::Method::DELETE, &pods), "delete");
+        assert_eq!(kube_verb(&::http::Method::GET, &pods), "get");
+        assert_eq!(
+            kube_verb(
+                &::http::Method::GET,
+                &uri("/api/v1/namespaces/a/pods?resourceVersion=5&watch=true")
+            ),
+            "watch"
+        );
+        assert_eq!(
+            kube_verb(&::http::Method::GET, &uri("/api/v1/pods?watchy=true")),
+            "get"
+        );
+        assert_eq!(kube_verb(&::http::Method::HEAD, &pods), "other");
+    }
+
+    /// A loopback "apiserver" that answers every request with `{}`.
+    async fn answering_server() -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    // One request per connection (the client sends no body here).
+                    let _ = s.read(&mut buf).await;
+                    let _ = s
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                        )
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn the_counting_client_counts_each_request_by_verb() {
+        let addr = answering_server().await;
+        let m = Arc::new(Metrics::new());
+        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        let client = counting_kube_client(config, m.clone()).unwrap();
+        let send = |method: &str, path: &str| {
+            ::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .body(Vec::new())
+                .unwrap()
+        };
+        client
+            .request_text(send("PATCH", "/api/v1/namespaces/a/configmaps/b"))
+            .await
+            .unwrap();
+        client
+            .request_text(send("PATCH", "/api/v1/namespaces/a/configmaps/c"))
+            .await
+            .unwrap();
+        client
+            .request_text(send("GET", "/api/v1/namespaces/a/configmaps"))
+            .await
+            .unwrap();
+        client
+            .request_text(send("POST", "/api/v1/namespaces/a/events"))
+            .await
+            .unwrap();
+        assert_eq!(m.kube_requests("patch"), 2);
+        assert_eq!(m.kube_requests("get"), 1);
+        assert_eq!(m.kube_requests("create"), 1);
+        assert_eq!(m.kube_requests("delete"), 0);
+        assert!(
+            m.encode()
+                .contains(r#"capmaas_kube_requests_total{verb="patch"} 2"#),
+            "{}",
+            m.encode()
+        );
+    }
 
     #[test]
     fn encodes_every_family_with_labels() {

@@ -212,6 +212,84 @@ async fn dns_endpoint_follows_ready_control_plane_and_goes_with_the_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_takes_the_clusters_api_server_port() {
+    let w = World::new("apiport").await;
+    let sim = sim(1, MaasVersion::V3_6, 300).await;
+    let cluster: capi_types::capi::Cluster = serde_json::from_value(json!({
+        "apiVersion": "cluster.x-k8s.io/v1beta2",
+        "kind": "Cluster",
+        "metadata": {"name": "c1"},
+        "spec": {
+            "clusterNetwork": {"apiServerPort": 8443},
+            "infrastructureRef": {
+                "apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "MaasCluster", "name": "c1"}}
+    }))
+    .unwrap();
+    let cluster = w
+        .api::<capi_types::capi::Cluster>()
+        .create(&PostParams::default(), &cluster)
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster
+            .spec
+            .cluster_network
+            .as_ref()
+            .and_then(|n| n.api_server_port),
+        Some(8443),
+        "CAPI's CRD keeps the field"
+    );
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    let ctrl = w.controller(Some(creds(&sim)));
+    let mc = wait_mc(&w, "c1", 30, "provisioned", mc_provisioned).await;
+    let ep = mc.spec.control_plane_endpoint.clone().unwrap();
+    assert_eq!((ep.host.as_str(), ep.port), ("c1.maas", 8443));
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_credentials_secret_is_labelled_for_move_never_owned() {
+    use k8s_openapi::api::core::v1::Secret;
+    let w = World::new("movelabel").await;
+    let sim = sim(1, MaasVersion::V3_6, 300).await;
+    w.credentials_secret("shared", &sim).await;
+    for c in ["ca", "cb"] {
+        let cluster = w.cluster(c, false).await;
+        w.maas_cluster(
+            &cluster,
+            json!({"dnsDomain": "maas", "credentialsRef": {"name": "shared"}}),
+        )
+        .await;
+    }
+    let ctrl = w.controller(None);
+    for c in ["ca", "cb"] {
+        wait_mc(&w, c, 30, "provisioned", mc_provisioned).await;
+    }
+    let secret = w.api::<Secret>().get("shared").await.unwrap();
+    let labels = secret.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels
+            .get(machine_lifecycle::CLUSTERCTL_MOVE_LABEL)
+            .map(String::as_str),
+        Some(""),
+        "{labels:?}"
+    );
+    assert!(
+        secret
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty(),
+        "a user's Secret, possibly shared: never owned by a MaasCluster"
+    );
+    assert!(
+        secret.data.unwrap().contains_key("apiKey"),
+        "data untouched"
+    );
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_cluster_uses_its_own_credentials() {
     let w = World::new("creds").await;
     let sim_a = sim(2, MaasVersion::V3_6, 300).await;

@@ -757,3 +757,109 @@ async fn poller_keeps_maas_requests_per_tick_constant() {
     );
     ctrl.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_ignoring_agent_name_never_releases_other_tenants_machines() {
+    use maas_api::{AllocateParams, ClientConfig, MaasClient, MachineFilter};
+    let w = World::new("unfiltered").await;
+    let sim = sim(5, MaasVersion::V3_6, 300).await;
+    let maas =
+        MaasClient::new(ClientConfig::new(&sim.endpoint(), sim.admin_api_key()).unwrap()).unwrap();
+    // Other tenants: one machine of another capmaas MaasMachine (annotated),
+    // one of another tool (no annotation); the rest stay free.
+    let other = machine_lifecycle::OwnerMarker::new(
+        "elsewhere",
+        "w0",
+        "99999999-8888-4777-8666-555544443333",
+    )
+    .unwrap();
+    let theirs = maas
+        .allocate(&AllocateParams::new().agent_name(other.render()))
+        .await
+        .unwrap();
+    maas.set_workload_annotations(&theirs.system_id, &other.workload_annotations(Some("c1")))
+        .await
+        .unwrap();
+    let juju = maas
+        .allocate(&AllocateParams::new().agent_name("juju"))
+        .await
+        .unwrap();
+
+    let cluster = w.cluster("c1", true).await;
+    w.maas_cluster(&cluster, json!({"dnsDomain": "maas"})).await;
+    w.machine(
+        "c1",
+        "w0",
+        false,
+        Some(b"#cloud-config\n"),
+        json!({"image": "ubuntu/jammy"}),
+    )
+    .await;
+    let mut cfg = config(&w.name(), Some(creds(&sim)));
+    cfg.lifecycle.release_poll_interval = Duration::from_millis(500);
+    let ctrl = w.controller_with(cfg);
+    let mm = w.wait_mm("w0", 60, "provisioned", provisioned).await;
+    let ours = mm.spec.system_id.clone().unwrap();
+
+    // From now on the machine list answers every query with every machine
+    // of the region, as a MAAS or proxy that drops `agent_name` would.
+    let everything = maas.list_machines(&MachineFilter::new()).await.unwrap();
+    assert_eq!(everything.len(), 5);
+    sim.control()
+        .add_scripted_fault(maas_sim::ScriptedFault::Respond {
+            op: "MachinesHandler.read".into(),
+            count: 100_000,
+            status: 200,
+            body: serde_json::to_string(&everything).unwrap(),
+            content_type: Some("application/json".into()),
+            retry_after: None,
+        });
+    w.delete_mm("w0").await;
+    let mm = w
+        .wait_mm(
+            "w0",
+            30,
+            "OwnershipUnproven while the filter is ignored",
+            |mm| reason(mm, "Ready") == "OwnershipUnproven",
+        )
+        .await;
+    let msg = condition(&mm, "Ready").unwrap().message.clone();
+    assert!(msg.contains("ignored the agent_name filter"), "{msg}");
+    // Several reconciles later, still nothing released.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let counters = sim.control().counters();
+    assert_eq!(
+        counters.by_action.get("MachineHandler.release"),
+        None,
+        "{counters:?}"
+    );
+    for id in [&theirs.system_id, &juju.system_id, &ours] {
+        let m = sim.control().machine(id).unwrap();
+        assert!(m.owner.is_some(), "{id} released: {m:?}");
+    }
+    assert!(w.mm("w0").await.is_some(), "the finalizer stays");
+
+    // MAAS answers correctly again: ours is released, nothing else.
+    sim.control().clear_faults();
+    eventually(30, "MaasMachine gone", || async {
+        w.mm("w0").await.is_none()
+    })
+    .await;
+    assert_eq!(
+        sim.control().machine(&ours).unwrap().status,
+        NodeStatus::Ready
+    );
+    for id in [&theirs.system_id, &juju.system_id] {
+        let m = sim.control().machine(id).unwrap();
+        assert_eq!(m.status, NodeStatus::Allocated, "{id}: {m:?}");
+        assert!(m.owner.is_some(), "{id}: {m:?}");
+    }
+    assert_eq!(
+        sim.control()
+            .counters()
+            .by_action
+            .get("MachineHandler.release"),
+        Some(&1)
+    );
+    ctrl.shutdown().await;
+}

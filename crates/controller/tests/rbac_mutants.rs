@@ -186,6 +186,21 @@ async fn workload(w: &World, sa: Client, secs: u64) -> (Result<(), String>, Stri
                 .is_some_and(|s| s.ready)
         })
         .await?;
+        within(
+            secs,
+            "credentials Secret labelled for clusterctl move",
+            || async {
+                w.api::<k8s_openapi::api::core::v1::Secret>()
+                    .get("maas")
+                    .await
+                    .is_ok_and(|s| {
+                        s.metadata
+                            .labels
+                            .is_some_and(|l| l.contains_key("clusterctl.cluster.x-k8s.io/move"))
+                    })
+            },
+        )
+        .await?;
         w.set_cluster_provisioned("c1").await;
         within(secs, "cp0 provisioned", || async {
             w.mm("cp0").await.is_some_and(|mm| provisioned(&mm))
@@ -240,6 +255,11 @@ async fn removing_a_needed_verb_makes_the_rbac_test_fail() {
         (
             "no get on secrets (bootstrap data, credentials)",
             without(&cluster_role, "secrets", "get"),
+            lease_role.clone(),
+        ),
+        (
+            "no patch on secrets (credentials move label)",
+            without(&cluster_role, "secrets", "patch"),
             lease_role.clone(),
         ),
         (

@@ -56,6 +56,7 @@ pub use model::keys::{ApiKey, InvalidApiKey};
 pub use model::version::{MaasVersion, UnknownVersion};
 pub use model::{NodeStatus, PowerState};
 pub use runtime::control::{Control, MachineState, Snapshot};
+pub use runtime::latency::{LatencyProfile, UnknownLatencyProfile};
 pub use runtime::log::{Counters, RequestRecord};
 pub use runtime::lxd_discovery::{LxdDiscovery, MAAS_PROJECT_DESCRIPTION, debian_architecture};
 pub use runtime::sim::{RunningSimulator, SimError, Simulator, SimulatorBuilder};

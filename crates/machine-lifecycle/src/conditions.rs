@@ -79,6 +79,10 @@ pub mod reasons {
     pub const MAAS_UNAVAILABLE: &str = "MaasUnavailable";
     /// MAAS keeps failing `set_workload_annotations` (5xx, timeouts).
     pub const OWNER_ANNOTATIONS_FAILED: &str = "OwnerAnnotationsFailed";
+    /// The answer to the owner-marker query (`GET machines/?agent_name=`)
+    /// lists machines that cannot carry our marker: the filter was ignored.
+    /// Nothing is done until MAAS answers correctly.
+    pub const OWNERSHIP_UNPROVEN: &str = "OwnershipUnproven";
 
     /// Every reason above.
     pub const ALL: &[&str] = &[
@@ -112,6 +116,7 @@ pub mod reasons {
         VM_HOSTS_NOT_SUPPORTED,
         MAAS_UNAVAILABLE,
         OWNER_ANNOTATIONS_FAILED,
+        OWNERSHIP_UNPROVEN,
     ];
 
     /// The constant equal to `reason` (for reasons read back from status);

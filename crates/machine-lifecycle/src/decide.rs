@@ -13,6 +13,7 @@ use crate::conditions::{
 use crate::image::{ImageRef, valid_hwe_kernel};
 use crate::maas::{Lookup, MaasMachineView, MaasStatus, PowerState};
 use crate::marker::{ANNOTATION_OWNER, OwnerMarker};
+use crate::ownership::{MarkerAnswer, check_marker_answer, proven_ours};
 use crate::view::{
     CapiMachineView, ClusterView, EraseMode, LifecycleConfig, Observation, Progress, ReleaseRecord,
     TerminalFailure,
@@ -456,16 +457,22 @@ struct Decider<'a> {
     obs: &'a Observation,
     cfg: &'a LifecycleConfig,
     marker: Option<OwnerMarker>,
+    /// Whether the `agent_name` answer may be trusted ([`check_marker_answer`]).
+    answer: MarkerAnswer,
     progress: Progress,
     conditions: Vec<ConditionUpdate>,
 }
 
 impl<'a> Decider<'a> {
     fn new(obs: &'a Observation, cfg: &'a LifecycleConfig, marker: Option<OwnerMarker>) -> Self {
+        let answer = marker.as_ref().map_or(MarkerAnswer::Consistent, |m| {
+            check_marker_answer(m, &obs.maas.by_marker)
+        });
         Self {
             obs,
             cfg,
             marker,
+            answer,
             progress: obs.infra.progress.clone(),
             conditions: Vec::new(),
         }
@@ -511,15 +518,13 @@ impl<'a> Decider<'a> {
         self.set(READY, ConditionStatus::True, reasons::READY, msg);
     }
 
-    /// Carries our owner marker (as `agent_name` or workload annotation).
+    /// Ours: proven by our owner annotation, or claimed by the `agent_name`
+    /// query when its answer is consistent with the filter (`ownership.rs`).
     fn ours(&self, m: &MaasMachineView) -> bool {
         let Some(marker) = &self.marker else {
             return false;
         };
-        marker.matches(&m.agent_name)
-            || m.workload_annotations
-                .get(ANNOTATION_OWNER)
-                .is_some_and(|v| marker.matches(v))
+        proven_ours(marker, m) || (self.answer.is_consistent() && marker.matches(&m.agent_name))
     }
 
     /// Ours and not back in MAAS's free pool.
@@ -633,6 +638,18 @@ impl<'a> Decider<'a> {
             reasons::NOT_PAUSED,
             String::new(),
         );
+        if let MarkerAnswer::FilterIgnored { evidence } = &self.answer {
+            // Nothing can be decided from an answer that lists other
+            // tenants' machines: no release, adoption or allocation (which
+            // could never be adopted) until MAAS answers correctly.
+            let msg = format!(
+                "MAAS ignored the agent_name filter of the owner-marker query (a proxy, or a MAAS \
+                 that drops the parameter): {evidence}. Nothing is allocated, adopted or \
+                 released until it answers with our machines only"
+            );
+            self.not_ready(reasons::OWNERSHIP_UNPROVEN, msg);
+            return (Action::Observe, Some(self.cfg.release_poll_interval));
+        }
         self.prune_releases();
         if let Some(step) = self.unlink_released_static_ip() {
             return step;

@@ -52,11 +52,13 @@
 
 mod action;
 mod address;
+mod cluster;
 mod conditions;
 mod decide;
 mod image;
 mod maas;
 mod marker;
+mod ownership;
 mod time;
 mod view;
 
@@ -65,6 +67,9 @@ pub use action::{
     ReleaseRequest, StaticIpRequest, Wait,
 };
 pub use address::{Address, AddressType, is_public, machine_addresses};
+pub use cluster::{
+    CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, api_server_port, credentials_move_labels,
+};
 pub use conditions::{
     Condition, ConditionStatus, ConditionUpdate, MACHINE_DEPLOYED, PAUSED, READY, apply_conditions,
     reasons,
@@ -81,6 +86,7 @@ pub use marker::{
     ANNOTATION_CLUSTER, ANNOTATION_MACHINE, ANNOTATION_OWNER, MARKER_PREFIX, MAX_MARKER_LEN,
     MarkerError, NamePart, OwnerMarker, ParsedMarker, fnv1a32, valid_workload_annotation_key,
 };
+pub use ownership::{MarkerAnswer, check_marker_answer, inconsistent_with_filter, proven_ours};
 pub use time::Timestamp;
 pub use view::{
     CapiMachineView, ClusterView, EraseMode, InfraMachineView, LifecycleConfig, MachineSpecView,

@@ -1821,3 +1821,75 @@ fn recorded_machine_still_releasing_outside_our_records_is_kept_until_unlinked()
     let obs = recorded(base(), m.clone());
     assert!(matches!(run(&obs).action, Action::ForgetSystemId { .. }));
 }
+
+// ----- ownership proven client-side ----------------------------------------
+
+/// The answer a MAAS (or proxy) ignoring `agent_name` gives: every machine
+/// of the region, each presented by the controller as carrying our marker.
+fn unfiltered_answer() -> Vec<MaasMachineView> {
+    let other = OwnerMarker::new("other-ns", "m0", "77777777-6666-4555-8444-333322221111").unwrap();
+    let mut foreign = machine("fff001", MaasStatus::Deployed, PowerState::On);
+    foreign.owner = Some("capi".into());
+    foreign.workload_annotations = other.workload_annotations(Some("c1"));
+    let mut unannotated = machine("fff002", MaasStatus::Deployed, PowerState::On);
+    unannotated.owner = Some("juju".into());
+    let free = machine("fff003", MaasStatus::Ready, PowerState::Off);
+    let mut all = vec![foreign, unannotated, free];
+    for m in &mut all {
+        m.agent_name = marker();
+    }
+    all
+}
+
+#[test]
+fn a_deletion_never_releases_what_an_unfiltered_answer_lists() {
+    let ours = owned("abc123", MaasStatus::Deployed, PowerState::On);
+    for recorded_ours in [true, false] {
+        let mut obs = if recorded_ours {
+            recorded(base(), ours.clone())
+        } else {
+            base()
+        };
+        obs.infra.deleting = true;
+        obs.maas.by_marker.extend(unfiltered_answer());
+        let d = run(&obs);
+        assert_eq!(d.action, Action::Observe, "{d:?}");
+        assert_eq!(deployed_reason(&d), reasons::OWNERSHIP_UNPROVEN);
+        let msg = &condition(&d, READY).message;
+        assert!(msg.contains("ignored the agent_name filter"), "{msg}");
+        assert!(d.requeue_after.is_some());
+    }
+}
+
+#[test]
+fn nothing_is_adopted_or_allocated_from_an_unfiltered_answer() {
+    let mut obs = base();
+    obs.maas.by_marker = unfiltered_answer();
+    let d = run(&obs);
+    assert_eq!(d.action, Action::Observe, "{d:?}");
+    assert_eq!(deployed_reason(&d), reasons::OWNERSHIP_UNPROVEN);
+    // Without the tell-tale free and foreign-annotated entries, an allocated
+    // unannotated machine is still adopted (a lost allocate answer).
+    let mut claimed = machine("abc123", MaasStatus::Allocated, PowerState::Off);
+    claimed.owner = Some("capi".into());
+    claimed.agent_name = marker();
+    obs.maas.by_marker = vec![claimed];
+    assert_eq!(
+        run(&obs).action,
+        Action::Adopt {
+            system_id: "abc123".into()
+        }
+    );
+}
+
+#[test]
+fn a_proper_answer_after_an_unfiltered_one_resumes_the_deletion() {
+    let ours = owned("abc123", MaasStatus::Deployed, PowerState::On);
+    let mut obs = recorded(base(), ours);
+    obs.infra.deleting = true;
+    let d = run(&obs);
+    assert!(
+        matches!(&d.action, Action::Release(r) if r.system_id == "abc123"),
+        "{d:?}"
+    );
+}

@@ -3,6 +3,7 @@
 //! discovery.
 
 pub(crate) mod control;
+pub(crate) mod latency;
 pub(crate) mod log;
 pub(crate) mod lxd_discovery;
 pub(crate) mod server;

@@ -305,6 +305,14 @@ async fn handle(shared: Arc<Shared>, router: Router, req: Request<Body>) -> Resp
     } else {
         reply.status.as_u16()
     };
+    if api_headers {
+        let delay = shared
+            .latency
+            .delay(info.action.as_deref(), status, &reply.body);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
     shared.log.lock().record(RequestRecord {
         seq: 0,
         method: method.as_str().to_string(),

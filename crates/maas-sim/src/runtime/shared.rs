@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     pub(crate) admin_key: ApiKey,
     pub(crate) user_key: ApiKey,
     pub(crate) config: Mutex<SimConfig>,
+    /// How long answers take (`--latency-profile`).
+    pub(crate) latency: crate::runtime::latency::LatencyProfile,
 }
 
 impl Deref for Shared {

@@ -12,6 +12,7 @@ use crate::model::keys::ApiKey;
 use crate::model::names::{self, SimRng};
 use crate::model::version::MaasVersion;
 use crate::runtime::control::Control;
+use crate::runtime::latency::LatencyProfile;
 use crate::runtime::log::RequestLog;
 pub use crate::runtime::shared::SimError;
 use crate::runtime::shared::{Shared, SimConfig};
@@ -48,6 +49,7 @@ pub struct SimulatorBuilder {
     discovery: Option<Arc<dyn VmHostDiscovery>>,
     faults: Vec<OpFault>,
     ticker: Duration,
+    latency: LatencyProfile,
 }
 
 impl Default for SimulatorBuilder {
@@ -63,6 +65,7 @@ impl Default for SimulatorBuilder {
             discovery: None,
             faults: Vec::new(),
             ticker: Duration::from_millis(100),
+            latency: LatencyProfile::None,
         }
     }
 }
@@ -183,6 +186,13 @@ impl SimulatorBuilder {
         self
     }
 
+    /// How long answers take: [`LatencyProfile::Region`] delays each one as
+    /// a real region would (default [`LatencyProfile::None`]).
+    pub fn latency_profile(mut self, profile: LatencyProfile) -> Self {
+        self.latency = profile;
+        self
+    }
+
     /// Bind `addr` (`127.0.0.1:0` picks a free port) and serve.
     pub async fn start(self, addr: &str) -> Result<RunningSimulator, SimError> {
         let sock: SocketAddr = addr
@@ -244,6 +254,7 @@ impl SimulatorBuilder {
             admin_key,
             user_key,
             config: Mutex::new(config),
+            latency: self.latency,
         });
         shared.publish_next_due();
         let (tx, rx) = watch::channel(false);
