@@ -48,7 +48,7 @@ crds:
 	UPDATE_CRDS=1 $(CARGO) test -p release-tests --test helm chart_crds
 
 ## lint: formatting, clippy on all targets with -D warnings, cargo-deny
-lint: fmt-check clippy deny
+lint: fmt-check clippy deny package-check semver-check
 
 fmt:
 	$(CARGO) fmt --all
@@ -114,9 +114,65 @@ docs:
 	UPDATE_DOCS=1 $(CARGO) test --quiet -p release-tests --test docs generated
 	mdbook build
 
-## docker-build: the manager image $${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION)
+## docker-build: the manager image $${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION): with
+## the Dockerfile where a Docker engine answers, else (or with DOCKER_BUILD=oci) as an OCI image
+## layout out/image/capmaas-manager (+ .tar) assembled without an engine (make oci-image)
 docker-build:
-	docker build -t "$${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION)" .
+	@if [ "$${DOCKER_BUILD:-}" != oci ] && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+	  docker build -t "$${CAPMAAS_IMAGE:-ghcr.io/capmaas/capmaas-manager}:$(VERSION)" .; \
+	else \
+	  echo "docker-build: no Docker engine: assembling the OCI image without one (make oci-image)" >&2; \
+	  $(MAKE) --no-print-directory oci-image; \
+	fi
+
+# --- published library crates (docs/release.md, "Crates") ------------------------
+.PHONY: package-check package-verify semver-check
+
+## package-check: the publishable crates (PUBLISHED_CRATES; `cargo publish --workspace` covers every
+## crate without `publish = false`) package and pass `cargo publish --dry-run` (no upload); the crates are packaged together, so each one resolves its
+## unpublished siblings from a local overlay. --no-verify keeps it fast: package-verify also builds
+## each packaged crate alone (its own feature set: ~15 min on 2 cores)
+PUBLISHED_CRATES := machine-lifecycle capi-types maas-api lxd-host maas-sim capmaas-controller
+package-check:
+	$(CARGO) package $(addprefix -p ,$(PUBLISHED_CRATES)) --no-verify --allow-dirty --quiet
+	$(CARGO) publish --workspace --dry-run --no-verify --allow-dirty --quiet
+
+package-verify:
+	$(CARGO) publish --workspace --dry-run --allow-dirty
+
+## semver-check: the published crates' public API against the newest v* tag (cargo-semver-checks);
+## without a tag there is nothing to compare against and it says so
+semver-check:
+	@tag="$$(git describe --tags --abbrev=0 --match 'v*' 2>/dev/null || true)"; \
+	if [ -z "$$tag" ]; then \
+	  echo "semver-check: no v* tag yet, nothing to compare against (runs once a release is tagged)"; exit 0; \
+	fi; \
+	$(CARGO) semver-checks --version >/dev/null 2>&1 || \
+	  { echo "semver-check: tag $$tag exists; install the checker: cargo install --locked cargo-semver-checks" >&2; exit 1; }; \
+	echo "semver-check: public API against $$tag"; \
+	$(CARGO) semver-checks check-release --workspace --baseline-rev "$$tag"
+
+# --- install into a cluster (docs/helm.md, "make deploy") -----------------------
+.PHONY: deploy undeploy
+
+## deploy: the provider (CRDs, RBAC, Deployment, Secret wiring) from charts/capmaas into the cluster of
+## the current kubeconfig, server-side applied (DEPLOY_NAMESPACE, DEPLOY_ARGS="--set k=v ..."); a
+## second run changes nothing. undeploy: removes exactly that, then the namespace
+deploy:
+	hack/deploy.sh deploy
+
+undeploy:
+	hack/deploy.sh undeploy
+
+# --- the image without a container engine (docs/release.md, "Image") ------------
+.PHONY: oci-image
+
+## oci-image: static release binaries (hack/release/build-static.sh) assembled into an OCI image layout
+## out/image/capmaas-manager and the archive out/image/capmaas-manager.tar (capmaas-release oci-image)
+oci-image:
+	hack/release/build-static.sh release out/static >/dev/null
+	$(CARGO) run --quiet --locked -p release-tests --bin capmaas-release -- oci-image \
+	  --bin-dir out/static --out out/image/capmaas-manager --version $(VERSION)
 
 ## bench: the scale benchmark (docs/benchmarks.md): a real etcd + kube-apiserver, maas-sim
 ## (--latency-profile region) and capmaas-manager, release profile, provision and release
@@ -151,3 +207,16 @@ soak:
 	SOAK_RUNS="$(SOAK_RUNS)" SOAK_MACHINES="$(SOAK_MACHINES)" SOAK_KILLS="$(SOAK_KILLS)" \
 	SOAK_SEED="$(SOAK_SEED)" SOAK_RUN="$(SOAK_RUN)" SOAK_VARIANTS="$(SOAK_VARIANTS)" \
 	"$${CARGO_TARGET_DIR:-target}/$(SOAK_PROFILE)/capmaas-soak"
+
+## conformance: the controller end to end (real kube-apiserver, the capmaas-manager binary) against
+## any MAAS: MAAS_ENDPOINT, MAAS_API_KEY and CONFORMANCE_POOL and/or CONFORMANCE_TAG (the machines it
+## may allocate); optional CONFORMANCE_DNS_DOMAIN, CONFORMANCE_IMAGE, CONFORMANCE_TIMEOUT
+## (docs/conformance.md). Exit 0 all passed, 1 a check failed, 2 bad input.
+.PHONY: conformance
+conformance:
+	@test -n "$${MAAS_ENDPOINT:-}" -a -n "$${MAAS_API_KEY:-}" || \
+	  { echo "make conformance: set MAAS_ENDPOINT and MAAS_API_KEY, and CONFORMANCE_POOL or CONFORMANCE_TAG (docs/conformance.md)" >&2; exit 2; }
+	$(CARGO) build --quiet -p capmaas-manager -p capmaas-conformance --bins
+	@assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
+	"$${CARGO_TARGET_DIR:-target}/debug/capmaas-conformance"

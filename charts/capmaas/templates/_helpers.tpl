@@ -37,13 +37,14 @@ app.kubernetes.io/component: maas-sim
 
 {{/*
 The Secret and keys of the default MAAS credentials, as a dict with
-"secret", "endpointKey", "apiKeyKey", "caBundleKey"; "secret" is empty when
-there are none.
+"secret", "endpoint", "endpointKey", "apiKeyKey", "caBundleKey"; "secret" is
+empty when there are none. "endpoint" (maas.endpoint with an existing Secret) is
+the endpoint itself, then endpointKey is not read.
 */}}
 {{- define "capmaas.credentials" -}}
 {{- $c := .Values.credentials -}}
 {{- if $c.existingSecret -}}
-{{- dict "secret" $c.existingSecret "endpointKey" $c.endpointKey "apiKeyKey" $c.apiKeyKey "caBundleKey" $c.caBundleKey | toJson -}}
+{{- dict "secret" $c.existingSecret "endpoint" .Values.maas.endpoint "endpointKey" $c.endpointKey "apiKeyKey" $c.apiKeyKey "caBundleKey" $c.caBundleKey | toJson -}}
 {{- else if $c.create -}}
 {{- dict "secret" $c.secretName "endpointKey" "endpoint" "apiKeyKey" "apiKey" "caBundleKey" "" | toJson -}}
 {{- else if .Values.maasSim.enabled -}}

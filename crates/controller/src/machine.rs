@@ -170,6 +170,21 @@ fn maas_failure(e: &maas_api::Error) -> ActionFailure {
     ActionFailure::Lifecycle(lifecycle_error(e))
 }
 
+/// A failed deploy. MAAS's 409 for a deploy (`Can't deploy a machine that
+/// is in the 'Deploying' state`, its NodeStateViolation) says the machine
+/// left Allocated since it was observed: typically our own earlier deploy,
+/// whose record a manager killed right after sending it never wrote (seen
+/// against a real MAAS 3.6.5 after a kill -9: the restarted manager's stale
+/// observation deployed again, the 409 was taken as a spec error and the
+/// machine released). Not the spec's fault: observe again.
+fn deploy_failure(e: &maas_api::Error) -> ActionFailure {
+    let mut err = lifecycle_error(e);
+    if matches!(e, maas_api::Error::Conflict { .. }) {
+        err.class = lc::ErrorClass::Transient;
+    }
+    ActionFailure::Lifecycle(err)
+}
+
 fn static_ip_failure(e: &crate::staticip::StaticIpError) -> ActionFailure {
     ActionFailure::Lifecycle(match e {
         crate::staticip::StaticIpError::Maas(e) => lifecycle_error(e),
@@ -330,7 +345,7 @@ pub async fn execute(
             let machine = m
                 .deploy(&req.system_id, &p)
                 .await
-                .map_err(|e| maas_failure(&e))?;
+                .map_err(|e| deploy_failure(&e))?;
             out.machine = Some(machine);
         }
         lc::Action::LinkStaticIp(req) => {
@@ -845,4 +860,36 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
         crate::workload::sync_node(ctx, &persisted, cluster_name.as_deref(), &observation.maas)
             .await;
     Ok(requeue(crate::workload::sooner(after, node)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(f: ActionFailure) -> lc::ErrorClass {
+        match f {
+            ActionFailure::Lifecycle(e) => e.class,
+            ActionFailure::Other(e) => panic!("not a lifecycle failure: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_deploy_409_for_a_machine_already_deploying_is_not_a_spec_error() {
+        // MAAS 3.6.5's answer to a second deploy (a real region, after a
+        // kill -9 of the manager between the deploy and its record).
+        let conflict = maas_api::Error::Conflict {
+            message: "Can't deploy a machine that is in the 'Deploying' state".into(),
+        };
+        assert_eq!(class(deploy_failure(&conflict)), lc::ErrorClass::Transient);
+        // Elsewhere a 409 stays what maas-api says it is.
+        assert_eq!(class(maas_failure(&conflict)), lc::ErrorClass::Permanent);
+        // A deploy MAAS refuses for its parameters is still permanent.
+        let bad = maas_api::Error::Validation {
+            fields: std::collections::BTreeMap::from([(
+                "distro_series".to_owned(),
+                vec!["'nosuch' is not a valid distro_series.".to_owned()],
+            )]),
+        };
+        assert_eq!(class(deploy_failure(&bad)), lc::ErrorClass::Permanent);
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::Method;
+use crate::method::Method;
 use serde_json::json;
 
 use crate::client::{LxdClient, query_value, seg};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
+use crate::method::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -366,7 +366,7 @@ impl LxdClient {
             .base
             .join(path.trim_start_matches('/'))
             .map_err(|e| LxdError::InvalidInput(format!("bad request path {path:?}: {e}")))?;
-        let mut req = self.http.request(method.clone(), url);
+        let mut req = self.http.request(method.to_reqwest(), url);
         if let Some(b) = body {
             req = req.json(b);
         }

@@ -46,6 +46,7 @@ mod client;
 mod error;
 mod features;
 mod fingerprint;
+mod method;
 mod plan;
 mod report;
 mod spec;
@@ -67,13 +68,13 @@ pub use features::{
     TokenField,
 };
 pub use fingerprint::{ClientIdentity, Fingerprint, Secret};
+pub use method::Method;
 pub use plan::{
     Action, Applied, AppliedStep, FieldChange, IssuedToken, ItemKind, PROFILE_DESCRIPTION,
     PROJECT_DESCRIPTION, Plan, PlanError, ServerSummary, Step, StepFailure, apply,
     desired_nic_device, desired_root_device, plan,
 };
 pub use report::{Check, CheckStatus, Report, TokenReport, run, verify};
-pub use reqwest::Method;
 pub use spec::{
     AddressSetting, BridgeSpec, HostSpec, ListenAddress, SpecError, StorageDriver, StorageSpec,
     TrustSpec, parse_listen_address,

@@ -347,7 +347,7 @@ fn api_cleanup(socket: &Path) -> Result<Vec<String>, String> {
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
-        use reqwest::Method;
+        use crate::method::Method;
         let client = LxdClient::unix(socket).map_err(|e| e.to_string())?;
         let mut errors = Vec::new();
         let projects = client.projects().await.map_err(|e| e.to_string())?;

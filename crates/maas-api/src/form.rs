@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// Values at least this long make the whole body `multipart/form-data`.
-pub const MULTIPART_THRESHOLD: usize = 4096;
+pub(crate) const MULTIPART_THRESHOLD: usize = 4096;
 
 /// One form value.
 #[derive(Clone, PartialEq, Eq)]
@@ -18,13 +18,13 @@ pub(crate) struct Field {
 
 /// Ordered form fields (keys may repeat: MAAS reads lists as repeated keys).
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Form {
+pub(crate) struct Form {
     pub(crate) fields: Vec<Field>,
 }
 
 /// How a [`Form`] goes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
+pub(crate) enum Encoding {
     /// `application/x-www-form-urlencoded`
     UrlEncoded,
     /// `multipart/form-data` (plain fields, no file names, so MAAS reads them from `request.POST`)
@@ -32,7 +32,7 @@ pub enum Encoding {
 }
 
 /// MAAS's boolean spelling (`true`/`false`; MAAS also accepts t/yes/y/on/1 and their opposites).
-pub fn encode_bool(b: bool) -> &'static str {
+pub(crate) fn encode_bool(b: bool) -> &'static str {
     if b { "true" } else { "false" }
 }
 
@@ -57,14 +57,6 @@ impl Form {
     pub fn opt(&mut self, name: &str, value: Option<impl fmt::Display>) -> &mut Self {
         if let Some(v) = value {
             self.text(name, v);
-        }
-        self
-    }
-
-    /// Add a non-empty string.
-    pub fn non_empty(&mut self, name: &str, value: &str) -> &mut Self {
-        if !value.is_empty() {
-            self.text(name, value);
         }
         self
     }
@@ -130,6 +122,7 @@ impl Form {
     }
 
     /// The values of `name`, in order.
+    #[cfg(test)]
     pub fn values(&self, name: &str) -> Vec<&str> {
         self.fields
             .iter()
@@ -238,7 +231,7 @@ impl StorageSpec {
 }
 
 /// Encode a `storage` constraint: `root:20(ssd),data:100`.
-pub fn encode_storage(disks: &[StorageSpec]) -> String {
+pub(crate) fn encode_storage(disks: &[StorageSpec]) -> String {
     disks
         .iter()
         .map(|d| {
@@ -293,7 +286,7 @@ impl InterfaceSpec {
 }
 
 /// Encode an `interfaces` label map: `eth0:space=prod,mode=static;eth1:vid=42`.
-pub fn encode_interfaces(ifaces: &[InterfaceSpec]) -> String {
+pub(crate) fn encode_interfaces(ifaces: &[InterfaceSpec]) -> String {
     ifaces
         .iter()
         .map(|i| {
@@ -323,8 +316,7 @@ mod tests {
             .flag("verbose", true)
             .list("tags", ["a", "b c", "d&e"])
             .opt("zone", Some("z1"))
-            .opt("pool", None::<&str>)
-            .non_empty("comment", "");
+            .opt("pool", None::<&str>);
         assert_eq!(
             f.to_urlencoded(),
             "erase=true&force=false&verbose=true&tags=a&tags=b+c&tags=d%26e&zone=z1"

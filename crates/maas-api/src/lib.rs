@@ -72,10 +72,7 @@ pub use config::{
     default_user_agent,
 };
 pub use error::{Error, ErrorClass, TransportKind, parse_retry_after};
-pub use form::{
-    Encoding, Form, InterfaceSpec, MULTIPART_THRESHOLD, StorageSpec, encode_bool,
-    encode_interfaces, encode_storage,
-};
+pub use form::{InterfaceSpec, StorageSpec};
 pub use models::*;
 pub use observer::{RequestEvent, RequestObserver};
 pub use params::{

@@ -162,7 +162,7 @@ impl MachineFilter {
     }
 
     /// The query fields.
-    pub fn to_form(&self) -> Result<Form, Error> {
+    pub(crate) fn to_form(&self) -> Result<Form, Error> {
         let mut f = Form::new();
         f.list("id", &self.id)
             .list("not_id", &self.not_id)
@@ -311,7 +311,7 @@ impl AllocateParams {
     }
 
     /// The body fields.
-    pub fn to_form(&self) -> Form {
+    pub(crate) fn to_form(&self) -> Form {
         let mut f = Form::new();
         f.opt("name", self.name.as_ref())
             .opt("system_id", self.system_id.as_ref())
@@ -417,7 +417,7 @@ impl DeployParams {
     }
 
     /// The body fields.
-    pub fn to_form(&self) -> Form {
+    pub(crate) fn to_form(&self) -> Form {
         let mut f = Form::new();
         f.opt("osystem", self.osystem.as_ref())
             .opt("distro_series", self.distro_series.as_ref())
@@ -460,7 +460,7 @@ pub struct ReleaseParams {
 
 impl ReleaseParams {
     /// The body fields (flags are sent only when true).
-    pub fn to_form(&self) -> Form {
+    pub(crate) fn to_form(&self) -> Form {
         let mut f = Form::new();
         f.opt("comment", self.comment.as_ref())
             .flag("erase", self.erase)
@@ -492,7 +492,7 @@ pub struct PowerOffParams {
 
 impl PowerOffParams {
     /// The body fields.
-    pub fn to_form(&self) -> Form {
+    pub(crate) fn to_form(&self) -> Form {
         let mut f = Form::new();
         f.opt(
             "stop_mode",
@@ -539,7 +539,7 @@ pub struct ComposeParams {
 
 impl ComposeParams {
     /// The body fields.
-    pub fn to_form(&self) -> Form {
+    pub(crate) fn to_form(&self) -> Form {
         let mut f = Form::new();
         f.opt("cores", self.cores)
             .list("pinned_cores", &self.pinned_cores)
@@ -622,7 +622,7 @@ pub struct VmHostCreateParams {
 
 impl VmHostCreateParams {
     /// The body fields.
-    pub fn to_form(&self) -> Form {
+    pub(crate) fn to_form(&self) -> Form {
         let mut f = Form::new();
         f.text("type", self.host_type.as_str())
             .text("power_address", &self.power_address);
@@ -690,7 +690,7 @@ pub struct VmHostUpdateParams {
 
 impl VmHostUpdateParams {
     /// The body fields.
-    pub fn to_form(&self) -> Form {
+    pub(crate) fn to_form(&self) -> Form {
         let mut f = Form::new();
         f.opt("power_address", self.power_address.as_ref());
         push_vmhost_common(
@@ -800,7 +800,7 @@ pub struct LinkSubnetParams {
 
 impl LinkSubnetParams {
     /// The body fields.
-    pub fn to_form(&self) -> Form {
+    pub(crate) fn to_form(&self) -> Form {
         let mut f = Form::new();
         f.text("mode", self.mode.as_str())
             .opt("subnet", self.subnet.as_ref())
@@ -829,7 +829,7 @@ pub struct DnsResourceParams {
 
 impl DnsResourceParams {
     /// The body fields.
-    pub fn to_form(&self) -> Form {
+    pub(crate) fn to_form(&self) -> Form {
         let mut f = Form::new();
         f.opt("fqdn", self.fqdn.as_ref())
             .opt("name", self.name.as_ref())
@@ -859,7 +859,7 @@ pub struct DnsResourceFilter {
 
 impl DnsResourceFilter {
     /// The query fields.
-    pub fn to_form(&self) -> Form {
+    pub(crate) fn to_form(&self) -> Form {
         let mut f = Form::new();
         f.opt("fqdn", self.fqdn.as_ref())
             .opt("domain", self.domain.as_ref())
@@ -885,7 +885,7 @@ pub struct ReserveIpParams {
 
 impl ReserveIpParams {
     /// The body fields; an error if neither `subnet` nor `ip` is set.
-    pub fn to_form(&self) -> Result<Form, Error> {
+    pub(crate) fn to_form(&self) -> Result<Form, Error> {
         if self.subnet.is_none() && self.ip.is_none() {
             return Err(Error::InvalidRequest(
                 "reserve needs a subnet or an ip".into(),
@@ -966,7 +966,7 @@ impl EventQuery {
     }
 
     /// The query fields; rejects what MAAS would reject (`before` with `after`, limit > 1000).
-    pub fn to_form(&self) -> Result<Form, Error> {
+    pub(crate) fn to_form(&self) -> Result<Form, Error> {
         if self.before.is_some() && self.after.is_some() {
             return Err(Error::InvalidRequest(
                 "events query takes `before` or `after`, not both".into(),
@@ -1007,7 +1007,7 @@ pub struct TagCreateParams {
 
 impl TagCreateParams {
     /// The body fields.
-    pub fn to_form(&self) -> Form {
+    pub(crate) fn to_form(&self) -> Form {
         let mut f = Form::new();
         f.text("name", &self.name)
             .opt("comment", self.comment.as_ref())

@@ -84,7 +84,7 @@ pub use maas::{
 };
 pub use marker::{
     ANNOTATION_CLUSTER, ANNOTATION_MACHINE, ANNOTATION_OWNER, MARKER_PREFIX, MAX_MARKER_LEN,
-    MarkerError, NamePart, OwnerMarker, ParsedMarker, fnv1a32, valid_workload_annotation_key,
+    MarkerError, NamePart, OwnerMarker, ParsedMarker, valid_workload_annotation_key,
 };
 pub use ownership::{MarkerAnswer, check_marker_answer, inconsistent_with_filter, proven_ours};
 pub use time::Timestamp;

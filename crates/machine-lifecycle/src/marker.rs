@@ -135,7 +135,7 @@ fn check_part(part: &'static str, value: &str) -> Result<(), MarkerError> {
 
 /// FNV-1a, 32 bits: tiny, stable across releases and platforms.
 #[must_use]
-pub fn fnv1a32(text: &str) -> u32 {
+pub(crate) fn fnv1a32(text: &str) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
     for byte in text.bytes() {
         hash ^= u32::from(byte);

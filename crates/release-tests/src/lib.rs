@@ -30,6 +30,7 @@ pub mod cli_doc;
 pub mod components;
 pub mod crd_doc;
 mod error;
+pub mod oci;
 pub mod release;
 pub mod tools;
 pub mod yaml;

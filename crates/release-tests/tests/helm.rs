@@ -126,6 +126,7 @@ fn the_values_schema_and_the_templates_refuse_bad_values() {
         ("ephemeralMinMemoryMiB=-1", "/ephemeralMinMemoryMiB"),
         ("dnsTTL=ten", "/dnsTTL"),
         ("maasSim.apiKey=nocolons", "/maasSim/apiKey"),
+        ("maas.endpoint=maas:5240", "/maas/endpoint"),
     ] {
         let err = template("capmaas-system", &[set]).unwrap_err();
         assert!(
@@ -275,6 +276,48 @@ fn value_sets_shape_the_deployment() {
         "an existing Secret is not created"
     );
 
+    // The same Secret untouched, holding only an API key (as the MAAS chart exports it), the
+    // endpoint from values: MAAS_ENDPOINT is a plain value, the key still comes from the Secret.
+    let d = template(
+        "capmaas-system",
+        &[
+            "credentials.existingSecret=maas-admin-key",
+            "credentials.apiKeyKey=api-key",
+            "maas.endpoint=http://maas-region.maas.svc:5240/MAAS",
+        ],
+    )
+    .unwrap();
+    let c = container(&d, DEPLOYMENT);
+    assert_eq!(
+        env_of(&c, "MAAS_ENDPOINT").unwrap(),
+        json!({"name": "MAAS_ENDPOINT", "value": "http://maas-region.maas.svc:5240/MAAS"})
+    );
+    assert_eq!(
+        env_of(&c, "MAAS_API_KEY").unwrap()["valueFrom"]["secretKeyRef"],
+        json!({"name": "maas-admin-key", "key": "api-key"})
+    );
+    assert!(of_kind(&d, "Secret").is_empty());
+    assert!(
+        !args_of(&c)
+            .iter()
+            .any(|a| a.starts_with("--maas-ca-bundle")),
+        "no CA bundle key, no CA bundle"
+    );
+    // With a created Secret, maas.endpoint stands in for credentials.endpoint.
+    let d = template(
+        "capmaas-system",
+        &[
+            "credentials.create=true",
+            "maas.endpoint=http://maas:5240/MAAS",
+            "credentials.apiKey=a:b:c",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        one(&d, "Secret", "capmaas-manager-credentials")["stringData"]["endpoint"],
+        "http://maas:5240/MAAS"
+    );
+
     // Created from values.
     let d = template(
         "capmaas-system",
@@ -343,6 +386,9 @@ async fn the_apiserver_accepts_every_rendering() {
     let fixture =
         common::root().join("crates/release-tests/tests/fixtures/servicemonitor-crd.yaml");
     env.install_crds_from_path(&fixture).await.unwrap();
+    let fixture =
+        common::root().join("crates/release-tests/tests/fixtures/prometheusrule-crd.yaml");
+    env.install_crds_from_path(&fixture).await.unwrap();
     let client = env.client().unwrap();
     for (i, sets) in [
         vec![],
@@ -350,11 +396,18 @@ async fn the_apiserver_accepts_every_rendering() {
             "maasSim.enabled=true",
             "serviceMonitor.enabled=true",
             "serviceMonitor.labels.release=prom",
+            "prometheusRule.enabled=true",
+            "grafanaDashboard.enabled=true",
         ],
         vec![
             "credentials.existingSecret=maas-admin",
             "credentials.endpointKey=url",
             "credentials.caBundleKey=ca.crt",
+        ],
+        vec![
+            "credentials.existingSecret=maas-admin-key",
+            "credentials.apiKeyKey=api-key",
+            "maas.endpoint=http://maas-region.maas.svc:5240/MAAS",
         ],
         vec![
             "credentials.create=true",

@@ -1,5 +1,6 @@
 //! `capmaas-release`: builds the release directory and the local clusterctl
-//! repository (`manifests`) and regenerates the reference pages (`docs`).
+//! repository (`manifests`), the image as an OCI layout without a container
+//! engine (`oci-image`) and regenerates the reference pages (`docs`).
 //! Used by `make release-manifests` and `make docs`; see `docs/release.md`.
 
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use release_tests::components::{ComponentsOptions, DEFAULT_IMAGE, release_version};
+use release_tests::oci::{ImageOptions, host_architecture, write_image};
 use release_tests::{CLI_REFERENCE, CRD_REFERENCE, cli_reference, crd_doc, release, tools};
 
 #[derive(Debug, Subcommand)]
@@ -22,6 +24,25 @@ enum Command {
         /// Release version (also the image tag).
         #[arg(long, default_value_t = release_version())]
         version: String,
+    },
+    /// Assemble the manager image as an OCI image layout (and <out>.tar) from
+    /// the static binaries, without a container engine.
+    OciImage {
+        /// Directory holding the static capmaas-manager and maas-sim.
+        #[arg(long, default_value = "out/static")]
+        bin_dir: PathBuf,
+        /// Output directory of the layout.
+        #[arg(long, default_value = "out/image/capmaas-manager")]
+        out: PathBuf,
+        /// Image repository (without tag).
+        #[arg(long, env = "CAPMAAS_IMAGE", default_value = DEFAULT_IMAGE)]
+        image: String,
+        /// Tag.
+        #[arg(long, default_value_t = release_version())]
+        version: String,
+        /// CA bundle to ship as /etc/ssl/certs/ca-certificates.crt ("" for none).
+        #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
+        ca_bundle: String,
     },
     /// Regenerate docs/reference/cli.md and docs/reference/crds.md.
     Docs {
@@ -55,6 +76,35 @@ fn main() -> ExitCode {
                 println!(
                     "clusterctl: --config {}",
                     layout.clusterctl_config.display()
+                );
+            })
+        }
+        Command::OciImage {
+            bin_dir,
+            out,
+            image,
+            version,
+            ca_bundle,
+        } => {
+            let options = ImageOptions {
+                bin_dir,
+                out,
+                repository: image,
+                tag: version,
+                architecture: host_architecture().to_owned(),
+                ca_bundle: (!ca_bundle.is_empty()).then(|| PathBuf::from(ca_bundle)),
+            };
+            write_image(&options).map(|img| {
+                println!("layout:   {}", img.dir.display());
+                println!("archive:  {}", img.archive.display());
+                println!("manifest: {}", img.manifest_digest);
+                println!(
+                    "load it:  skopeo copy oci:{}:{} docker-daemon:{}:{} (or podman load -i {})",
+                    img.dir.display(),
+                    options.tag,
+                    options.repository,
+                    options.tag,
+                    img.archive.display()
                 );
             })
         }
