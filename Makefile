@@ -198,8 +198,10 @@ SOAK_MACHINES ?= 6
 SOAK_KILLS ?= 40
 SOAK_PROFILE ?= debug
 soak:
+	# the same build as the tests' (cli_support::testing::cargo_build), so the binaries are shared
 	$(CARGO) build --quiet $(if $(filter release,$(SOAK_PROFILE)),--release,) \
-	  -p maas-sim-bin -p capmaas-manager -p capmaas-soak --bins
+	  -p maas-sim-bin --bin maas-sim -p capmaas-manager --bin capmaas-manager
+	$(CARGO) build --quiet $(if $(filter release,$(SOAK_PROFILE)),--release,) -p capmaas-soak --bin capmaas-soak
 	assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
 	SOAK_RUNS="$(SOAK_RUNS)" SOAK_MACHINES="$(SOAK_MACHINES)" SOAK_KILLS="$(SOAK_KILLS)" \

@@ -266,6 +266,24 @@ pub fn action_failed(
             d.not_ready(reasons::DEPLOY_FAILED, message);
             ((Action::Observe, Some(Duration::ZERO)), None)
         }
+        (Action::Deploy(req), _) if error.outcome_unknown => {
+            // MAAS may have started the deploy (answer lost or garbled): the
+            // next observation tells (Deploying, or still Allocated), so look
+            // again soon rather than after the capacity back-off; the back-off
+            // still holds against our own status writes.
+            let wait = exp(cfg.maas_retry_backoff);
+            d.progress.deploy_started_at = None;
+            d.not_ready(
+                reasons::DEPLOYING,
+                format!(
+                    "the deploy of {}'s outcome is unknown ({msg}): MAAS may be deploying it; \
+                     looking again in {}",
+                    req.system_id,
+                    secs(wait)
+                ),
+            );
+            ((Action::Observe, Some(wait)), Some(wait))
+        }
         (Action::Deploy(req), _) => {
             let wait = exp(cfg.capacity_backoff);
             d.progress.deploy_started_at = None;
@@ -273,6 +291,23 @@ pub fn action_failed(
                 reasons::DEPLOYING,
                 format!(
                     "deploy of {} failed: {msg}; next attempt in {}",
+                    req.system_id,
+                    secs(wait)
+                ),
+            );
+            ((Action::Observe, Some(wait)), Some(wait))
+        }
+        (Action::Release(req), _) if error.outcome_unknown => {
+            // MAAS may have released it (answer lost or garbled): the next
+            // observation tells, so look again soon, not after the release
+            // poll interval (which held a deletion for 2 minutes after a
+            // dropped answer although MAAS had released at once).
+            let wait = exp(cfg.maas_retry_backoff);
+            d.not_ready(
+                reasons::RELEASE_FAILED,
+                format!(
+                    "the release of {}'s outcome is unknown ({msg}): MAAS may have released it; \
+                     looking again in {}",
                     req.system_id,
                     secs(wait)
                 ),

@@ -1246,6 +1246,60 @@ fn transient_deploy_error_retries_the_deploy() {
     assert!(matches!(run(&next).action, Action::Deploy(_)));
 }
 
+/// Soak finding (`make soak`, variant `drop`): a release whose answer was
+/// lost after MAAS released the machine held the MaasMachine's deletion for
+/// the release poll interval (2 minutes by default), since the back-off is
+/// not lifted by MAAS changes. When the outcome is unknown the next
+/// observation decides, soon; same for a deploy. A failure where MAAS did
+/// not act keeps the long waits.
+#[test]
+fn release_or_deploy_with_an_unknown_outcome_looks_again_soon() {
+    let cfg = LifecycleConfig::default();
+    let lost = ActionError {
+        retry_after: None,
+        outcome_unknown: true,
+        class: ErrorClass::Transient,
+        message: "connection closed before a response".into(),
+    };
+    let refused = ActionError {
+        outcome_unknown: false,
+        ..lost.clone()
+    };
+
+    let mut deleting = recorded(
+        base(),
+        owned("abc123", MaasStatus::Deployed, PowerState::On),
+    );
+    deleting.infra.deleting = true;
+    let d = run(&deleting);
+    assert!(
+        matches!(&d.action, Action::Release(r) if r.system_id == "abc123"),
+        "{d:?}"
+    );
+    let f = action_failed(&deleting, &cfg, &d, &lost);
+    assert_eq!(f.requeue_after, Some(cfg.maas_retry_backoff), "{f:?}");
+    let c = condition(&f, MACHINE_DEPLOYED);
+    assert!(c.message.contains("outcome is unknown"), "{}", c.message);
+    // The next look, once that short back-off is over, sees MAAS released it.
+    let mut next = deleting.clone();
+    next.infra.progress = f.progress;
+    next.now = next.now.plus(cfg.maas_retry_backoff);
+    assert_eq!(backoff_pending(&next), None);
+    let f = action_failed(&deleting, &cfg, &d, &refused);
+    assert_eq!(f.requeue_after, Some(cfg.release_poll_interval));
+
+    let allocated = recorded(
+        base(),
+        owned("abc123", MaasStatus::Allocated, PowerState::Off),
+    );
+    let d = run(&allocated);
+    assert!(matches!(d.action, Action::Deploy(_)), "{d:?}");
+    let f = action_failed(&allocated, &cfg, &d, &lost);
+    assert_eq!(f.requeue_after, Some(cfg.maas_retry_backoff));
+    let f = action_failed(&allocated, &cfg, &d, &refused);
+    assert_eq!(f.requeue_after, Some(cfg.capacity_backoff));
+}
+
 /// The obs after `d` failed with `err`, `secs` later.
 fn after_failure(obs: &Observation, d: &Decision, err: &ActionError, secs: u64) -> Observation {
     let f = action_failed(obs, &LifecycleConfig::default(), d, err);

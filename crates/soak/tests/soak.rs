@@ -63,7 +63,11 @@ async fn kill_9_with_dropped_answers_keeps_every_invariant() {
     let run = &summary.runs[0];
     assert!(summary.clean(), "{}", lines.join("\n"));
     assert!(run.kills >= 6 && run.kills_deleting >= 2, "{}", run.line());
-    assert!(run.faults > 0, "the variant dropped no answer: {}", run.line());
+    assert!(
+        run.faults > 0,
+        "the variant dropped no answer: {}",
+        run.line()
+    );
     assert!(run.samples > 10 && run.waves >= 1, "{}", run.line());
     assert_eq!(
         summary.line(),
