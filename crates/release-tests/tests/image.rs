@@ -185,33 +185,7 @@ fn assert_static(path: &Path) {
 #[test]
 fn the_static_build_of_the_dockerfile_yields_static_working_binaries() {
     let out = tempfile::tempdir().unwrap();
-    let script = common::root().join("hack/release/build-static.sh");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let cargo_dir = Path::new(&cargo)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let path = std::env::join_paths(std::iter::once(cargo_dir).chain(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    )))
-    .unwrap();
-    let mut cmd = Command::new("bash");
-    release_tests::tools::scrub_cargo_env(&mut cmd);
-    let result = cmd
-        .arg(&script)
-        .arg("dev")
-        .arg(out.path())
-        .env("PATH", path)
-        .current_dir(common::root())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{} dev failed ({}); it needs `rustup target add x86_64-unknown-linux-musl` and musl-tools (.ci/run installs both)",
-        script.display(),
-        result.status
-    );
+    common::build_static_binaries(out.path());
     let manager = out.path().join("capmaas-manager");
     let sim = out.path().join("maas-sim");
     for bin in [&manager, &sim] {

@@ -13,35 +13,6 @@ use std::process::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-fn static_binaries(out: &Path) {
-    let script = common::root().join("hack/release/build-static.sh");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let cargo_dir = Path::new(&cargo)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let path = std::env::join_paths(std::iter::once(cargo_dir).chain(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    )))
-    .unwrap();
-    let mut cmd = Command::new("bash");
-    release_tests::tools::scrub_cargo_env(&mut cmd);
-    let result = cmd
-        .arg(&script)
-        .arg("dev")
-        .arg(out)
-        .env("PATH", path)
-        .current_dir(common::root())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{} dev failed; it needs the musl target and musl-tools (.ci/run installs both)",
-        script.display()
-    );
-}
-
 fn assemble(bins: &Path, out: &Path, ca: &Path) -> String {
     let result = Command::new(env!("CARGO_BIN_EXE_capmaas-release"))
         .args(["oci-image", "--image", "registry.example/capmaas-manager"])
@@ -86,7 +57,7 @@ fn blob(layout: &Path, digest: &str) -> Vec<u8> {
 fn the_oci_image_holds_the_static_manager_as_non_root() {
     let tmp = tempfile::tempdir().unwrap();
     let bins = tmp.path().join("static");
-    static_binaries(&bins);
+    common::build_static_binaries(&bins);
     let ca = tmp.path().join("ca.crt");
     std::fs::write(
         &ca,

@@ -161,3 +161,36 @@ pub fn parse_list_variables(text: &str) -> BTreeMap<String, Option<String>> {
     }
     out
 }
+
+/// Builds the image's static (musl) binaries into `out` with
+/// `hack/release/build-static.sh dev`, the Dockerfile's build, using the
+/// cargo that runs the tests.
+pub fn build_static_binaries(out: &Path) {
+    let script = root().join("hack/release/build-static.sh");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let cargo_dir = Path::new(&cargo)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let path = std::env::join_paths(std::iter::once(cargo_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    let mut cmd = Command::new("bash");
+    tools::scrub_cargo_env(&mut cmd);
+    let result = cmd
+        .arg(&script)
+        .arg("dev")
+        .arg(out)
+        .env("PATH", path)
+        .current_dir(root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{} dev failed ({}); it needs `rustup target add x86_64-unknown-linux-musl` and musl-tools (.ci/run installs both)",
+        script.display(),
+        result.status
+    );
+}
