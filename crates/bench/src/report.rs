@@ -371,6 +371,22 @@ mod tests {
         assert_eq!(back, r);
     }
 
+    /// CI once failed on 236.66666666666666 coming back one ulp off (serde_json parses
+    /// floats approximately unless `float_roundtrip` is on): JSON reports must read back exactly.
+    #[test]
+    fn awkward_floats_read_back_exactly() {
+        let mut r = Report::new(measured());
+        for v in [236.666_666_666_666_66, 0.1 + 0.2, 1.0 / 3.0, 4.663_046_355] {
+            r.manager_cpu_ms_per_machine = v;
+            let back: Report = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            assert_eq!(
+                back.manager_cpu_ms_per_machine.to_bits(),
+                v.to_bits(),
+                "{v}"
+            );
+        }
+    }
+
     #[test]
     fn tables_show_every_figure() {
         let r = Report::new(measured());
