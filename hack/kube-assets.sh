@@ -14,7 +14,7 @@
 # default one under kube-assets/<version>/. Its etcd and kubectl are the
 # default release's (built first if needed): etcd 3.6 serves the etcd 3.5
 # client of older apiservers, and the tests drive the apiserver over HTTP.
-# Unset, or equal to the pinned release: the hack/tools build above.
+# Unset, or naming the pinned release (or its minor): the hack/tools build above.
 #
 # If KUBEBUILDER_ASSETS is already set (e.g. by setup-envtest), it is checked
 # and printed unchanged; nothing is built.
@@ -49,7 +49,8 @@ k8s_version=$(tools_module_version k8s.io/kubernetes)
 # KUBE_VERSION other than the pinned release: a separate recipe (below).
 requested=${KUBE_VERSION:-}
 requested=${requested#v}
-if [[ -n "$requested" && "v$requested" != "$k8s_version" ]]; then
+pinned_minor=${k8s_version%.*}
+if [[ -n "$requested" && "v$requested" != "$k8s_version" && "v$requested" != "$pinned_minor" ]]; then
   [[ "$requested" =~ ^1\.[0-9]+(\.[0-9]+)?$ ]] ||
     die "KUBE_VERSION=$KUBE_VERSION: expected 1.MINOR or 1.MINOR.PATCH"
   # shellcheck source=lib/kube-version.sh
