@@ -240,7 +240,7 @@ test-matrix:
 	  $(CARGO) test -p kube-testenv; \
 	  $(CARGO) test -p capmaas-controller --test profiles; \
 	done
-	$(CARGO) test -p maas-sim --test profiles --test machines --test vmhosts
+	$(CARGO) test -p maas-sim --test profiles
 
 test-kube-oldest:
 	assets="$$(KUBE_VERSION=$(KUBE_OLDEST) hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
