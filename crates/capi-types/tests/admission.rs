@@ -1573,7 +1573,7 @@ fn cluster_cases() -> Vec<Case> {
 
 /// `e` is the apiserver's refusal `m`. A string over its `maxLength` is the
 /// apiserver's own text, whose words changed: "may not be more than N bytes"
-/// on current releases, "may not be longer than N" on Kubernetes 1.29.
+/// on Kubernetes 1.33 and 1.36, "may not be longer than N" on 1.29 and 1.31.
 fn says(e: &str, m: &str) -> bool {
     e.contains(m)
         || m.strip_prefix("may not be more than ")
