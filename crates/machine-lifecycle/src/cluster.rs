@@ -138,12 +138,23 @@ pub struct DnsInputs<'a> {
     pub deleting: bool,
 }
 
-/// Whether the controller must look the record up in MAAS: always when
-/// deleting (a record that is ours goes with the cluster, status or not),
-/// else unless the user's endpoint names another host.
+/// Whether the controller must look the record up in MAAS. Reconciling:
+/// unless the user's endpoint names another host. Deleting: when our status
+/// or the endpoint names the record (a record of ours goes with the
+/// cluster, status or not); a cluster that never got that far needs no MAAS
+/// at all to go, even with its credentials gone.
 #[must_use]
-pub fn dns_needs_lookup(endpoint_host: Option<&str>, fqdn: &str, deleting: bool) -> bool {
-    deleting || endpoint_host.is_none_or(|h| h == fqdn)
+pub fn dns_needs_lookup(
+    endpoint_host: Option<&str>,
+    status_dns_name: Option<&str>,
+    fqdn: &str,
+    deleting: bool,
+) -> bool {
+    if deleting {
+        status_dns_name == Some(fqdn) || endpoint_host == Some(fqdn)
+    } else {
+        endpoint_host.is_none_or(|h| h == fqdn)
+    }
 }
 
 /// One step on the control-plane DNS record.
@@ -436,10 +447,15 @@ mod tests {
                 foreign_record: false
             }
         );
-        assert!(!dns_needs_lookup(Some("lb.example.com"), "c1.maas", false));
-        assert!(dns_needs_lookup(Some("lb.example.com"), "c1.maas", true));
-        assert!(dns_needs_lookup(Some("c1.maas"), "c1.maas", false));
-        assert!(dns_needs_lookup(None, "c1.maas", false));
+        let lb = Some("lb.example.com");
+        assert!(!dns_needs_lookup(lb, None, "c1.maas", false));
+        assert!(!dns_needs_lookup(lb, None, "c1.maas", true));
+        assert!(dns_needs_lookup(Some("c1.maas"), None, "c1.maas", false));
+        assert!(dns_needs_lookup(None, None, "c1.maas", false));
+        // Deleting: only what our status or endpoint names.
+        assert!(dns_needs_lookup(Some("c1.maas"), None, "c1.maas", true));
+        assert!(dns_needs_lookup(None, Some("c1.maas"), "c1.maas", true));
+        assert!(!dns_needs_lookup(None, None, "c1.maas", true));
     }
 
     #[test]
