@@ -5,7 +5,8 @@
 //! MaasCluster, Machines, MaasMachines, bootstrap Secrets and the
 //! `credentialsRef` Secret — from the first to the second. Nothing is
 //! allocated, deployed or released by the move; the target re-adopts the
-//! machines and keeps managing the DNS record, then deletes everything.
+//! machines and keeps managing the DNS record, scales (a new worker) and
+//! deletes everything.
 //!
 //! What stands in for parts of a management cluster that are not here: no
 //! CAPI core manager runs, so the test writes the statuses move checks
@@ -221,58 +222,63 @@ async fn create_cluster(client: &Client, ns: &str, sim: &RunningSimulator) {
 }
 
 async fn create_machines(client: &Client, ns: &str) {
-    // CAPI core makes the Cluster the owner of a Machine without one; move
-    // follows owner references from the Cluster.
+    for (name, cp) in MACHINES {
+        create_machine(client, ns, name, cp).await;
+    }
+}
+
+/// A Machine (owned by the Cluster, as CAPI core makes it: move follows
+/// owner references from the Cluster), its bootstrap Secret and its
+/// MaasMachine.
+async fn create_machine(client: &Client, ns: &str, name: &str, cp: bool) {
     let cluster = api::<Cluster>(client, ns).get(CLUSTER).await.unwrap();
     let owner = json!([{"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
         "name": CLUSTER, "uid": cluster.uid().unwrap()}]);
-    for (name, cp) in MACHINES {
-        let secret = Secret {
-            metadata: kube::api::ObjectMeta {
-                name: Some(format!("{name}-bootstrap")),
-                ..Default::default()
-            },
-            string_data: Some(BTreeMap::from([
-                ("value".to_owned(), "#cloud-config\n".to_owned()),
-                ("format".to_owned(), "cloud-config".to_owned()),
-            ])),
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(format!("{name}-bootstrap")),
             ..Default::default()
-        };
-        api::<Secret>(client, ns)
-            .create(&PostParams::default(), &secret)
-            .await
-            .unwrap();
-        let mut labels = json!({"cluster.x-k8s.io/cluster-name": CLUSTER});
-        if cp {
-            labels["cluster.x-k8s.io/control-plane"] = json!("");
-        }
-        let m: Machine = create(
-            client,
-            ns,
-            json!({
-                "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine",
-                "metadata": {"name": name, "labels": labels, "ownerReferences": owner},
-                "spec": {"clusterName": CLUSTER,
-                    "bootstrap": {"dataSecretName": format!("{name}-bootstrap")},
-                    "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io",
-                        "kind": "MaasMachine", "name": name}}
-            }),
-        )
-        .await;
-        let _: MaasMachine = create(
-            client,
-            ns,
-            json!({
-                "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "MaasMachine",
-                "metadata": {"name": name, "labels": labels,
-                    "ownerReferences": [{"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine",
-                        "name": name, "uid": m.uid().unwrap(),
-                        "controller": true, "blockOwnerDeletion": true}]},
-                "spec": {"image": "jammy"}
-            }),
-        )
-        .await;
+        },
+        string_data: Some(BTreeMap::from([
+            ("value".to_owned(), "#cloud-config\n".to_owned()),
+            ("format".to_owned(), "cloud-config".to_owned()),
+        ])),
+        ..Default::default()
+    };
+    api::<Secret>(client, ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let mut labels = json!({"cluster.x-k8s.io/cluster-name": CLUSTER});
+    if cp {
+        labels["cluster.x-k8s.io/control-plane"] = json!("");
     }
+    let m: Machine = create(
+        client,
+        ns,
+        json!({
+            "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine",
+            "metadata": {"name": name, "labels": labels, "ownerReferences": owner},
+            "spec": {"clusterName": CLUSTER,
+                "bootstrap": {"dataSecretName": format!("{name}-bootstrap")},
+                "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io",
+                    "kind": "MaasMachine", "name": name}}
+        }),
+    )
+    .await;
+    let _: MaasMachine = create(
+        client,
+        ns,
+        json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "MaasMachine",
+            "metadata": {"name": name, "labels": labels,
+                "ownerReferences": [{"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Machine",
+                    "name": name, "uid": m.uid().unwrap(),
+                    "controller": true, "blockOwnerDeletion": true}]},
+            "spec": {"image": "jammy"}
+        }),
+    )
+    .await;
 }
 
 async fn eventually<F, Fut>(secs: u64, what: &str, mut f: F)
@@ -310,13 +316,17 @@ fn dns_managed(mc: &MaasCluster) -> bool {
     })
 }
 
-async fn machines_provisioned(client: &Client, ns: &str) -> Option<BTreeMap<String, String>> {
+async fn machines_provisioned(
+    client: &Client,
+    ns: &str,
+    count: usize,
+) -> Option<BTreeMap<String, String>> {
     let list = api::<MaasMachine>(client, ns)
         .list(&ListParams::default())
         .await
         .ok()?
         .items;
-    (list.len() == MACHINES.len() && list.iter().all(provisioned)).then(|| {
+    (list.len() == count && list.iter().all(provisioned)).then(|| {
         list.iter()
             .map(|mm| (mm.name_any(), mm.spec.system_id.clone().unwrap_or_default()))
             .collect()
@@ -324,11 +334,16 @@ async fn machines_provisioned(client: &Client, ns: &str) -> Option<BTreeMap<Stri
 }
 
 /// Waits until every MaasMachine is provisioned; their system ids.
-async fn wait_machines(client: &Client, ns: &str, what: &str) -> BTreeMap<String, String> {
+async fn wait_machines(
+    client: &Client,
+    ns: &str,
+    count: usize,
+    what: &str,
+) -> BTreeMap<String, String> {
     let limit = kube_testenv::scaled(Duration::from_secs(60));
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        if let Some(ids) = machines_provisioned(client, ns).await {
+        if let Some(ids) = machines_provisioned(client, ns, count).await {
             return ids;
         }
         assert!(
@@ -414,7 +429,7 @@ async fn clusterctl_move_keeps_machines_dns_and_credentials() {
     )
     .await;
     create_machines(&src, &ns).await;
-    let before = wait_machines(&src, &ns, "both MaasMachines provisioned").await;
+    let before = wait_machines(&src, &ns, MACHINES.len(), "both MaasMachines provisioned").await;
     let cp_ip = {
         let id = &before["c1-cp0"];
         sim.control().machine(id).unwrap().ip_addresses[0].clone()
@@ -501,7 +516,13 @@ async fn clusterctl_move_keeps_machines_dns_and_credentials() {
     let cluster = api::<Cluster>(&dst, &ns).get(CLUSTER).await.unwrap();
     assert_ne!(cluster.spec.paused, Some(true), "move unpauses the target");
     // The target's controller re-adopts: same machines, DNS still managed.
-    let after = wait_machines(&dst, &ns, "the moved MaasMachines provisioned again").await;
+    let after = wait_machines(
+        &dst,
+        &ns,
+        MACHINES.len(),
+        "the moved MaasMachines provisioned again",
+    )
+    .await;
     assert_eq!(after, before, "the same MAAS machines");
     eventually(
         40,
@@ -524,8 +545,27 @@ async fn clusterctl_move_keeps_machines_dns_and_credentials() {
         "nothing allocated, deployed or released by the move"
     );
 
+    // Scaling on the target: one more worker is allocated and deployed
+    // there, by the target's controller through the moved credentials
+    // (once core — here the test — has copied the provisioned MaasCluster
+    // to the moved Cluster's status, which move does not carry).
+    patch_status::<Cluster>(
+        &dst,
+        &ns,
+        CLUSTER,
+        json!({"initialization": {"infrastructureProvisioned": true}}),
+    )
+    .await;
+    create_machine(&dst, &ns, "c1-w1", false).await;
+    let scaled = wait_machines(&dst, &ns, 3, "the new worker provisioned on the target").await;
+    assert_eq!(scaled.len(), 3);
+    assert!(
+        !before.values().any(|id| *id == scaled["c1-w1"]),
+        "a machine of its own"
+    );
+
     // Deleting on the target: machines released, the record goes.
-    for (name, _) in MACHINES {
+    for name in scaled.keys() {
         api::<MaasMachine>(&dst, &ns)
             .delete(name, &DeleteParams::default())
             .await
@@ -544,7 +584,7 @@ async fn clusterctl_move_keeps_machines_dns_and_credentials() {
     })
     .await;
     assert_eq!(dns(&sim).await, None, "the record went with the cluster");
-    for id in before.values() {
+    for id in scaled.values() {
         let m = sim.control().machine(id).unwrap();
         assert_eq!(m.owner, None, "{id} released");
     }
