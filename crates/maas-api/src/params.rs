@@ -870,6 +870,65 @@ impl DnsResourceFilter {
     }
 }
 
+/// Parameters of `POST dnsresourcerecords/` and `PUT dnsresourcerecords/{id}/` (admin).
+/// A create names the record by `name` + `domain`, or by `fqdn` (MAAS splits it with a
+/// regex that misreads some names; prefer `name` + `domain`), and needs `rrtype` and
+/// `rrdata`; MAAS creates the DNS resource when the name has none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsResourceRecordParams {
+    /// `fqdn` (ignored when `name` or `domain` is given).
+    pub fqdn: Option<String>,
+    /// `name`: the label within the domain.
+    pub name: Option<String>,
+    /// `domain` (name or id).
+    pub domain: Option<String>,
+    /// `rrtype`: `TXT`, `CNAME`, `MX`, `NS`, `SRV`, `SSHFP`.
+    pub rrtype: Option<String>,
+    /// `rrdata`.
+    pub rrdata: Option<String>,
+    /// `ttl`.
+    pub ttl: Option<u32>,
+}
+
+impl DnsResourceRecordParams {
+    /// The body fields.
+    pub(crate) fn to_form(&self) -> Form {
+        let mut f = Form::new();
+        f.opt("fqdn", self.fqdn.as_ref())
+            .opt("name", self.name.as_ref())
+            .opt("domain", self.domain.as_ref())
+            .opt("rrtype", self.rrtype.as_ref())
+            .opt("rrdata", self.rrdata.as_ref())
+            .opt("ttl", self.ttl);
+        f
+    }
+}
+
+/// Filters of `GET dnsresourcerecords/`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsResourceRecordFilter {
+    /// `fqdn`.
+    pub fqdn: Option<String>,
+    /// `domain`.
+    pub domain: Option<String>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `rrtype` (exact: MAAS stores types in upper case).
+    pub rrtype: Option<String>,
+}
+
+impl DnsResourceRecordFilter {
+    /// The query fields.
+    pub(crate) fn to_form(&self) -> Form {
+        let mut f = Form::new();
+        f.opt("fqdn", self.fqdn.as_ref())
+            .opt("domain", self.domain.as_ref())
+            .opt("name", self.name.as_ref())
+            .opt("rrtype", self.rrtype.as_ref());
+        f
+    }
+}
+
 /// Parameters of `POST ipaddresses/?op=reserve`: give `subnet` or `ip` (or both).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReserveIpParams {

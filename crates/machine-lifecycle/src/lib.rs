@@ -70,8 +70,9 @@ pub use action::{
 };
 pub use address::{Address, AddressType, is_public, machine_addresses};
 pub use cluster::{
-    CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, api_server_port, credentials_move_labels,
-    desired_dns_ips,
+    CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, DNS_OWNER_PREFIX, DnsInputs, DnsOwnership,
+    DnsPlan, DnsRecordView, api_server_port, credentials_move_labels, decide_dns, desired_dns_ips,
+    dns_needs_lookup, dns_owner_marker, dns_owner_of, dns_ownership,
 };
 pub use conditions::{
     Condition, ConditionStatus, ConditionUpdate, MACHINE_DEPLOYED, PAUSED, READY, apply_conditions,
