@@ -52,12 +52,14 @@
 
 mod action;
 mod address;
+mod backoff;
 mod cluster;
 mod conditions;
 mod decide;
 mod image;
 mod maas;
 mod marker;
+pub mod node;
 mod orphans;
 mod ownership;
 mod time;
@@ -68,6 +70,7 @@ pub use action::{
     ReleaseRequest, StaticIpRequest, Wait,
 };
 pub use address::{Address, AddressType, is_public, machine_addresses};
+pub use backoff::Backoff;
 pub use cluster::{
     CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, api_server_port, credentials_move_labels,
     desired_dns_ips,
