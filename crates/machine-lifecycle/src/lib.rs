@@ -62,6 +62,7 @@ mod marker;
 pub mod node;
 mod orphans;
 mod ownership;
+pub mod static_ip;
 mod time;
 mod view;
 
