@@ -16,6 +16,9 @@
 //!   provisioned machines (kubeconfig from CAPI's `<cluster>-kubeconfig`
 //!   Secret, clients cached per cluster, short timeouts, back-off).
 //! * [`metrics`], [`http`]: Prometheus metrics, `/healthz`, `/readyz`.
+//! * [`run`](mod@run), [`leader`]: the manager process — client, HTTP
+//!   servers, leader election (a Lease), graceful bounded shutdown; the
+//!   `capmaas-manager` binary parses flags and calls [`run()`].
 //!
 //! ```no_run
 //! # async fn demo(client: kube::Client) {
@@ -39,11 +42,13 @@ pub mod context;
 pub mod error;
 pub mod http;
 pub mod kubeutil;
+pub mod leader;
 pub mod maas;
 pub mod machine;
 pub mod manager;
 pub mod metrics;
 pub mod orphans;
+pub mod run;
 pub mod staticip;
 pub mod template;
 pub mod workload;
@@ -53,3 +58,4 @@ pub use context::Context;
 pub use error::{Error, ErrorClass};
 pub use manager::{Manager, ManagerHandle, Readiness, WATCH_FILTER_LABEL};
 pub use metrics::Metrics;
+pub use run::{Exit, RunError, RunOptions, ShutdownTimeouts, run, run_with};
