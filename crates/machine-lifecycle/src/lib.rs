@@ -59,6 +59,7 @@ mod decide;
 mod image;
 mod maas;
 mod marker;
+mod memory;
 pub mod node;
 mod orphans;
 mod ownership;
@@ -92,6 +93,7 @@ pub use marker::{
     ANNOTATION_CLUSTER, ANNOTATION_MACHINE, ANNOTATION_OWNER, MARKER_PREFIX, MAX_MARKER_LEN,
     MarkerError, NamePart, OwnerMarker, ParsedMarker, valid_workload_annotation_key,
 };
+pub use memory::MemoryRequest;
 pub use orphans::{LiveMaasMachine, Orphan, OrphanPolicy, SweepPlan, sweep};
 pub use ownership::{MarkerAnswer, check_marker_answer, inconsistent_with_filter, proven_ours};
 pub use time::Timestamp;
