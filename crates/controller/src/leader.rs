@@ -13,7 +13,7 @@ use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
 
 use crate::manager::Manager;
-use crate::run::{RunError, ShutdownTimeouts, bounded_after_stop, stopped};
+use crate::shutdown::{ShutdownTimeouts, bounded_after_stop, stopped};
 
 /// The name of the Lease the released manifests grant access to.
 pub const DEFAULT_LEASE_NAME: &str = "capmaas-manager-leader";
@@ -69,14 +69,14 @@ impl LeaderElection {
 /// false when `stop` ended it (or came before leadership).
 ///
 /// # Errors
-/// [`RunError::Lease`] when the Lease manager cannot be built.
+/// The Lease manager cannot be built.
 pub(crate) async fn lead(
     client: Client,
     election: &LeaderElection,
     manager: Manager,
     stop_rx: watch::Receiver<bool>,
     timeouts: &ShutdownTimeouts,
-) -> Result<bool, RunError> {
+) -> Result<bool, kube_lease_manager::LeaseManagerError> {
     // Whole seconds, at least 2 (checked with the flags).
     let secs = election.lease_duration.as_secs().max(2);
     let lease = LeaseManagerBuilder::new(client, &election.lease_name)

@@ -13,7 +13,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -22,31 +21,8 @@ use crate::http::{health_router, metrics_router, serve};
 use crate::leader::{self, LeaderElection};
 use crate::manager::Manager;
 use crate::metrics::{Metrics, counting_kube_client};
-
-/// How long each shutdown step may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShutdownTimeouts {
-    /// After the stop signal, how long in-flight reconciles may take to finish.
-    pub drain: Duration,
-    /// After the controllers stopped, how long releasing the Lease may take
-    /// (an unreachable apiserver would otherwise be retried forever; the
-    /// Lease then expires by itself after its duration).
-    pub lease_release: Duration,
-    /// How long the `/healthz` and `/metrics` servers may take to close.
-    pub http_stop: Duration,
-}
-
-impl Default for ShutdownTimeouts {
-    /// 12 s, 10 s and 2 s: with the binary's 1 s for leftover tasks they
-    /// stay inside the Deployment's 30 s grace period.
-    fn default() -> Self {
-        Self {
-            drain: Duration::from_secs(12),
-            lease_release: Duration::from_secs(10),
-            http_stop: Duration::from_secs(2),
-        }
-    }
-}
+pub use crate::shutdown::ShutdownTimeouts;
+use crate::shutdown::{bounded_after_stop, stopped};
 
 /// What [`run`] needs besides the controller configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,32 +62,6 @@ pub enum RunError {
     /// The Lease manager cannot be built.
     #[error("leader election: {0}")]
     Lease(#[from] kube_lease_manager::LeaseManagerError),
-}
-
-/// A future that completes once `rx` carries true (or its sender is gone).
-pub(crate) async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
-/// Runs `work` to completion, except that once `stop` is set it gets at
-/// most `bound` more; then it is dropped with a warning. True when it
-/// completed.
-pub(crate) async fn bounded_after_stop(
-    work: impl Future<Output = ()>,
-    mut stop: watch::Receiver<bool>,
-    bound: Duration,
-    what: &str,
-) -> bool {
-    let mut work = std::pin::pin!(work);
-    tokio::select! {
-        () = &mut work => return true,
-        _ = stop.wait_for(|s| *s) => {}
-    }
-    if tokio::time::timeout(bound, &mut work).await.is_ok() {
-        return true;
-    }
-    tracing::warn!(step = what, timeout = ?bound, "shutdown step timed out; going on without it");
-    false
 }
 
 /// [`run_with`] with the Kubernetes configuration inferred (in-cluster,
@@ -172,6 +122,7 @@ pub async fn run_with(
     let result = match &options.leader_election {
         Some(election) => leader::lead(client, election, manager, stop_rx.clone(), &timeouts)
             .await
+            .map_err(RunError::from)
             .map(|lost| {
                 if lost {
                     Exit::LeadershipLost
@@ -200,48 +151,4 @@ pub async fn run_with(
         tracing::info!("exiting");
     }
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_step_that_outlives_its_bound_after_stop_is_dropped() {
-        let (tx, rx) = watch::channel(false);
-        let _ = tx.send(true);
-        let done = bounded_after_stop(
-            std::future::pending::<()>(),
-            rx,
-            Duration::from_millis(50),
-            "never ends",
-        )
-        .await;
-        assert!(!done);
-    }
-
-    #[tokio::test]
-    async fn a_step_that_ends_is_waited_for() {
-        let (_tx, rx) = watch::channel(false);
-        assert!(bounded_after_stop(async {}, rx.clone(), Duration::ZERO, "ends").await);
-        let (tx, rx) = watch::channel(false);
-        let _ = tx.send(true);
-        let done = bounded_after_stop(
-            tokio::time::sleep(Duration::from_millis(10)),
-            rx,
-            Duration::from_secs(30),
-            "ends soon after stop",
-        )
-        .await;
-        assert!(done);
-    }
-
-    #[test]
-    fn the_default_bounds_fit_the_grace_period() {
-        let t = ShutdownTimeouts::default();
-        assert!(
-            t.drain + t.lease_release + t.http_stop + Duration::from_secs(1)
-                < Duration::from_secs(30)
-        );
-    }
 }

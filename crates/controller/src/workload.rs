@@ -27,7 +27,6 @@
 //!   `capmaas_workload_node_syncs_total{result}` and
 //!   `capmaas_workload_clients`.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use capi_types::MaasMachine;
@@ -37,7 +36,6 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, ResourceExt};
 use machine_lifecycle as lc;
-use parking_lot::Mutex;
 use serde_json::json;
 
 use lc::node::{
@@ -46,6 +44,8 @@ use lc::node::{
 };
 
 use crate::context::{Context, key_of};
+use crate::workload_clients::ClusterEntry;
+pub use crate::workload_clients::WorkloadClients;
 
 pub use lc::node::{
     NODE_PROVIDER_ID_SET, REASON_KUBECONFIG_INVALID, REASON_PROVIDER_ID_CONFLICT,
@@ -143,70 +143,6 @@ pub async fn client_from_kubeconfig(text: &str, timeout: Duration) -> Result<Cli
     config.read_timeout = Some(timeout);
     config.write_timeout = Some(timeout);
     Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
-}
-
-struct ClusterEntry {
-    /// resourceVersion of the Secret the client was built from.
-    secret_version: String,
-    /// The client, or why the Secret's kubeconfig was refused (kept to
-    /// avoid re-parsing).
-    client: Result<Client, String>,
-    /// No request before this instant (the API did not answer).
-    down_until: Option<Instant>,
-    failures: u32,
-}
-
-/// Workload clients cached per cluster (`namespace/cluster`), plus the
-/// back-off state of clusters and machines.
-#[derive(Default)]
-pub struct WorkloadClients {
-    clusters: Mutex<HashMap<String, ClusterEntry>>,
-    machines: Mutex<HashMap<String, u32>>,
-}
-
-impl std::fmt::Debug for WorkloadClients {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkloadClients")
-            .field("clusters", &self.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl WorkloadClients {
-    /// Cached clusters.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.clusters.lock().len()
-    }
-
-    /// No cached cluster.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn forget(&self, key: &str) {
-        self.clusters.lock().remove(key);
-    }
-
-    fn machine_failures(&self, key: &str) -> u32 {
-        self.machines.lock().get(key).copied().unwrap_or(0)
-    }
-
-    fn machine_failed(&self, key: &str) {
-        let mut m = self.machines.lock();
-        let n = m.entry(key.to_owned()).or_insert(0);
-        *n = n.saturating_add(1);
-    }
-
-    fn machine_ok(&self, key: &str) {
-        self.machines.lock().remove(key);
-    }
-
-    /// Forgets a MaasMachine (deleted).
-    pub fn forget_machine(&self, key: &str) {
-        self.machines.lock().remove(key);
-    }
 }
 
 /// The `capmaas_workload_node_syncs_total{result}` label of an outcome.
@@ -403,7 +339,7 @@ async fn write_condition(
     }) {
         return Ok(false);
     }
-    let now = crate::machine::now();
+    let now = crate::clock::now();
     status.conditions = conditions_to_k8s(&lc::apply_conditions(
         &conditions_from_k8s(&status.conditions),
         &[update],
