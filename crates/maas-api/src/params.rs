@@ -13,39 +13,9 @@ use crate::form::Form;
 use crate::form::{InterfaceSpec, StorageSpec, encode_interfaces, encode_storage};
 use crate::models::MachineStatus;
 
-/// A secret string (password, private key, license key). `Debug` shows `<redacted>`.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret text.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Secret(s.to_owned())
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Secret(s)
-    }
-}
+/// A secret string (password, private key, license key). `Debug` shows `<redacted>`: the one
+/// redacting type of capmaas, shared with `lxd-host`.
+pub use capmaas_secret::Secret;
 
 /// Cloud-init user data. Sent base64-encoded as a plain multipart field (MAAS decodes valid
 /// base64 when it serves it). `Debug` shows only the size.
