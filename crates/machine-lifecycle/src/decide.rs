@@ -133,10 +133,7 @@ fn grow(
     failures: u32,
     retry_after: Option<Duration>,
 ) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
-    let cap = cfg.capacity_backoff_max.max(base);
-    let d = base.saturating_mul(1u32 << exp).min(cap);
-    retry_after.map_or(d, |r| d.max(r))
+    crate::Backoff::new(base, cfg.capacity_backoff_max.max(base)).honouring(failures, retry_after)
 }
 
 /// MAAS could not be observed (or the MAAS client could not be built): what
@@ -439,10 +436,7 @@ fn secs(d: Duration) -> String {
 }
 
 fn backoff(cfg: &LifecycleConfig, failures: u32) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
-    cfg.capacity_backoff
-        .saturating_mul(1u32 << exp)
-        .min(cfg.capacity_backoff_max)
+    crate::Backoff::new(cfg.capacity_backoff, cfg.capacity_backoff_max).after(failures)
 }
 
 fn status_rank(s: MaasStatus) -> u8 {

@@ -52,6 +52,7 @@
 
 mod action;
 mod address;
+mod backoff;
 mod cluster;
 mod conditions;
 mod decide;
@@ -59,8 +60,10 @@ mod image;
 mod maas;
 mod marker;
 mod memory;
+pub mod node;
 mod orphans;
 mod ownership;
+pub mod static_ip;
 mod time;
 mod view;
 
@@ -69,9 +72,11 @@ pub use action::{
     ReleaseRequest, StaticIpRequest, Wait,
 };
 pub use address::{Address, AddressType, is_public, machine_addresses};
+pub use backoff::Backoff;
 pub use cluster::{
-    CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, api_server_port, credentials_move_labels,
-    desired_dns_ips,
+    CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, DNS_OWNER_PREFIX, DnsInputs, DnsOwnership,
+    DnsPlan, DnsRecordView, api_server_port, credentials_move_labels, decide_dns, desired_dns_ips,
+    dns_needs_lookup, dns_owner_marker, dns_owner_of, dns_ownership,
 };
 pub use conditions::{
     Condition, ConditionStatus, ConditionUpdate, MACHINE_DEPLOYED, PAUSED, READY, apply_conditions,
