@@ -220,3 +220,35 @@ conformance:
 	@assets="$$(hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
 	"$${CARGO_TARGET_DIR:-target}/debug/capmaas-conformance"
+
+## test-matrix: the support matrix (docs/support-matrix.md). For each Kubernetes release in
+## KUBE_MATRIX ("current" = the one pinned in hack/tools/go.mod; others built once by
+## hack/kube-assets.sh and cached per version): the CRD admission suite, kube-testenv and the
+## controller on every MAAS profile. Then the MAAS profile tests of maas-sim.
+## test-kube-oldest, the corner of it that `make test` runs: the oldest release, with the
+## controller on the oldest and newest MAAS profiles (test-rust runs every profile on the pinned one).
+KUBE_MATRIX ?= 1.29.6 1.31.14 1.33.13 current
+KUBE_OLDEST ?= 1.29.6
+.PHONY: test-matrix test-kube-oldest
+test-matrix:
+	crds="$$(hack/capi-crds.sh)"; \
+	for v in $(KUBE_MATRIX); do \
+	  kv="$$v"; [ "$$v" != current ] || kv=""; \
+	  assets="$$(KUBE_VERSION="$$kv" hack/kube-assets.sh)"; \
+	  echo "test-matrix: Kubernetes $$v ($$assets)"; \
+	  export KUBE_VERSION="$$kv" KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds"; \
+	  $(CARGO) test -p capi-types --test admission --test crds; \
+	  $(CARGO) test -p kube-testenv; \
+	  $(CARGO) test -p capmaas-controller --test profiles; \
+	done
+	$(CARGO) test -p maas-sim --test profiles
+
+test-kube-oldest:
+	assets="$$(KUBE_VERSION=$(KUBE_OLDEST) hack/kube-assets.sh)"; crds="$$(hack/capi-crds.sh)"; \
+	KUBE_VERSION=$(KUBE_OLDEST) KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
+	$(CARGO) test -p capi-types --test admission --test crds; \
+	KUBE_VERSION=$(KUBE_OLDEST) KUBEBUILDER_ASSETS="$$assets" KUBE_TESTENV_CAPI_CRDS="$$crds" \
+	$(CARGO) test -p capmaas-controller --test profiles -- maas_3_0 maas_3_8
+
+# make test also runs the oldest Kubernetes corner (the MAAS profiles run in test-rust)
+test: test-kube-oldest

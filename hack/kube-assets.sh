@@ -7,6 +7,15 @@
 #   ${CAPMAAS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/capmaas}/kube-assets/<k8s-version>/
 # A missing or incomplete entry is built first (takes minutes when cold).
 #
+# KUBE_VERSION=1.29 (a minor: the newest patch the Go module proxy serves is
+# used) or KUBE_VERSION=1.29.6 (exact) builds another release's kube-apiserver
+# from a throwaway Go module that requires k8s.io/kubernetes at that version
+# (each staging module pinned to the matching v0.x.y), cached beside the
+# default one under kube-assets/<version>/. Its etcd and kubectl are the
+# default release's (built first if needed): etcd 3.6 serves the etcd 3.5
+# client of older apiservers, and the tests drive the apiserver over HTTP.
+# Unset, or naming the pinned release (or its minor): the hack/tools build above.
+#
 # If KUBEBUILDER_ASSETS is already set (e.g. by setup-envtest), it is checked
 # and printed unchanged; nothing is built.
 #
@@ -36,6 +45,19 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
 fi
 
 k8s_version=$(tools_module_version k8s.io/kubernetes)
+
+# KUBE_VERSION other than the pinned release: a separate recipe (below).
+requested=${KUBE_VERSION:-}
+requested=${requested#v}
+pinned_minor=${k8s_version%.*}
+if [[ -n "$requested" && "v$requested" != "$k8s_version" && "v$requested" != "$pinned_minor" ]]; then
+  [[ "$requested" =~ ^1\.[0-9]+(\.[0-9]+)?$ ]] ||
+    die "KUBE_VERSION=$KUBE_VERSION: expected 1.MINOR or 1.MINOR.PATCH"
+  # shellcheck source=lib/kube-version.sh
+  source "$HACK_DIR/lib/kube-version.sh"
+  kube_version_assets "$requested"
+  exit 0
+fi
 etcd_version=$(tools_module_version go.etcd.io/etcd/server/v3)
 assets_root="$(cache_root)/kube-assets"
 dest="$assets_root/$k8s_version"

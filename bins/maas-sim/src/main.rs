@@ -84,7 +84,7 @@ struct Cli {
     /// Seed for ids, hostnames and the generated inventory.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// MAAS version profile: 3.4, 3.5, 3.6, 3.7 or 3.8 (MAAS main).
+    /// MAAS version profile: 3.0, 3.1, 3.2, 3.3, 3.4, 3.5, 3.6, 3.7 or 3.8 (MAAS main).
     #[arg(long, default_value = "3.6")]
     maas_version: String,
     /// Inventory file (YAML, or JSON when it ends in .json).

@@ -57,7 +57,7 @@ struct Cli {
     #[arg(long)]
     embedded: bool,
 
-    /// MAAS version the embedded simulator plays: 3.4, 3.5, 3.6, 3.7 or 3.8.
+    /// MAAS version the embedded simulator plays: 3.0 to 3.8.
     #[arg(
         long,
         value_name = "VERSION",

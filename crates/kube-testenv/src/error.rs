@@ -13,6 +13,19 @@ pub enum Error {
     #[error("test control plane binaries: {0}")]
     Assets(String),
 
+    /// The apiserver reports another release than `KUBE_VERSION` asks for
+    /// (e.g. `KUBEBUILDER_ASSETS` points at another build).
+    #[error(
+        "KUBE_VERSION={requested} but kube-apiserver reports {reported}: unset KUBEBUILDER_ASSETS \
+         (hack/kube-assets.sh then builds the requested release) or point it at that release"
+    )]
+    WrongVersion {
+        /// `KUBE_VERSION`.
+        requested: String,
+        /// The apiserver's `gitVersion`.
+        reported: String,
+    },
+
     /// A helper script under `hack/` failed.
     #[error("{script} failed ({status}); see its output above. {hint}")]
     Script {

@@ -263,6 +263,15 @@ impl TestEnv {
         let config = load_kubeconfig(&kubeconfig_path).await?;
         let server_version =
             wait_apiserver(apiserver, &config, deadline, options.start_timeout).await?;
+        if let Ok(requested) = std::env::var(KUBE_VERSION_ENV)
+            && !requested.trim().is_empty()
+            && !version_matches(&requested, &server_version.git_version)
+        {
+            return Err(Error::WrongVersion {
+                requested,
+                reported: server_version.git_version.clone(),
+            });
+        }
         let pids = ServerPids {
             etcd: etcd_pid,
             kube_apiserver: apiserver.pid(),
@@ -602,6 +611,21 @@ async fn probe_etcd(port: u16) -> std::result::Result<(), String> {
     }
 }
 
+/// The Kubernetes release the tests ask for (`1.29` or `1.29.6`), read by
+/// `hack/kube-assets.sh` to build it; the started apiserver must report it.
+pub const KUBE_VERSION_ENV: &str = "KUBE_VERSION";
+
+/// `git_version` (`v1.29.6`) is the release `requested` (`1.29`, `1.29.6`,
+/// `v1.29`) names.
+fn version_matches(requested: &str, git_version: &str) -> bool {
+    let want = requested.trim().trim_start_matches('v');
+    let got = git_version.trim_start_matches('v');
+    got == want
+        || got
+            .strip_prefix(want)
+            .is_some_and(|rest| rest.starts_with('.') && want.matches('.').count() == 1)
+}
+
 /// Polls `/readyz` with the admin client certificate, then reads `/version`.
 async fn wait_apiserver(
     apiserver: &mut Server,
@@ -672,6 +696,21 @@ fn unique_namespace_name(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requested_versions_match_the_reported_release() {
+        for (req, got, ok) in [
+            ("1.29", "v1.29.6", true),
+            ("1.29.6", "v1.29.6", true),
+            ("v1.29", "v1.29.6", true),
+            ("1.29", "v1.290.1", false),
+            ("1.29.6", "v1.29.60", false),
+            ("1.2", "v1.29.6", false),
+            ("1.31", "v1.29.6", false),
+        ] {
+            assert_eq!(version_matches(req, got), ok, "{req} vs {got}");
+        }
+    }
 
     fn is_dns_label(s: &str) -> bool {
         !s.is_empty()

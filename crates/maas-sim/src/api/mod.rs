@@ -329,6 +329,19 @@ pub(crate) struct ApiRequest {
 
 /// Answer one API request.
 pub(crate) async fn dispatch(shared: Arc<Api>, request: ApiRequest) -> (Reply, DispatchInfo) {
+    let version = shared.version;
+    let (mut reply, info) = dispatch_inner(shared, request).await;
+    // MAAS 3.0 and 3.1 serve the lock page without `Retry-After`.
+    if !version.lock_page_retry_after()
+        && reply.status == StatusCode::CONFLICT
+        && reply.body.as_ref() == reply::LOCK_PAGE.as_bytes()
+    {
+        reply.headers.retain(|(name, _)| *name != "Retry-After");
+    }
+    (reply, info)
+}
+
+async fn dispatch_inner(shared: Arc<Api>, request: ApiRequest) -> (Reply, DispatchInfo) {
     let ApiRequest {
         method,
         path,

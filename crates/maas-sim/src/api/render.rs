@@ -345,7 +345,9 @@ pub(crate) fn machine(st: &State, m: &Machine) -> Value {
     ins(&mut o, "virtualblockdevice_set", json!([]));
     ins(&mut o, "node_type", json!(0));
     ins(&mut o, "node_type_name", json!("Machine"));
-    ins(&mut o, "parent", Value::Null);
+    if v.shows_parent() {
+        ins(&mut o, "parent", Value::Null);
+    }
     if v.has_vm_hosts() {
         let pod = m
             .pod_id
@@ -429,10 +431,14 @@ pub(crate) fn machine(st: &State, m: &Machine) -> Value {
         "numanode_set",
         json!([{"index": 0, "cores": cores, "memory": m.memory, "hugepages_set": []}]),
     );
-    ins(&mut o, "last_sync", Value::Null);
-    ins(&mut o, "sync_interval", Value::Null);
-    ins(&mut o, "next_sync", Value::Null);
-    ins(&mut o, "enable_hw_sync", json!(m.enable_hw_sync));
+    if v.has_hw_sync() {
+        ins(&mut o, "last_sync", Value::Null);
+        ins(&mut o, "sync_interval", Value::Null);
+        ins(&mut o, "next_sync", Value::Null);
+    }
+    if v.shows_enable_hw_sync() {
+        ins(&mut o, "enable_hw_sync", json!(m.enable_hw_sync));
+    }
     if v.shows_kernel_crash_dump() {
         ins(
             &mut o,

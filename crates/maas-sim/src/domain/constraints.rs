@@ -1301,7 +1301,13 @@ impl State {
         let mut chosen = candidate
             .filter(|mid| self.still_ready_match(*mid, &filter))
             .or_else(|| self.first_ready_match(&filter));
-        if chosen.is_none() && system_id.is_none() && self.version.has_vm_hosts() {
+        // Before 3.3 a `system_id` that matched nothing did not stop MAAS
+        // from composing a VM that ignores it (Launchpad bug 1990289).
+        let honours_system_id = self.version.allocate_honours_system_id();
+        if chosen.is_none()
+            && (system_id.is_none() || !honours_system_id)
+            && self.version.has_vm_hosts()
+        {
             // MAAS composes, then fails the save and rolls the VM back; the
             // simulator refuses before composing.
             if let Some(e) = &agent_error {
@@ -1318,7 +1324,7 @@ impl State {
             let described = filter.describe();
             let msg = if described.is_empty() {
                 "No machine available.".to_string()
-            } else if let Some(sid) = system_id {
+            } else if let Some(sid) = system_id.filter(|_| honours_system_id) {
                 format!("No machine with system ID {sid} available.")
             } else {
                 let items: Vec<String> = input

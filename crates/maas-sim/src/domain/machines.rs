@@ -75,7 +75,8 @@ pub(crate) fn allocation_options(
     post.opt_bool("bridge_stp")?;
     post.opt_int("bridge_fd")?;
     let agent_name = post.get("agent_name").unwrap_or("").to_string();
-    let enable_hw_sync = post.bool_or("enable_hw_sync", false)?;
+    // Before 3.2 `enable_hw_sync` is no parameter: ignored like any other.
+    let enable_hw_sync = version.has_hw_sync() && post.bool_or("enable_hw_sync", false)?;
     Ok(AllocationOptions {
         agent_name,
         comment,
@@ -184,10 +185,25 @@ impl State {
                 "Only administratros can deploy VM hosts",
             ));
         }
-        if (options.install_kvm || options.register_vmhost) && options.ephemeral_deploy {
-            return Err(MaasError::bad_request(
-                "A machine can not be a VM host if it is deployed to memory.",
-            ));
+        if options.install_kvm || options.register_vmhost {
+            let m = self
+                .machines
+                .get(&mid)
+                .ok_or_else(|| MaasError::no_match("Machine"))?;
+            let diskless = m.block_devices.is_empty();
+            if self.version.vm_host_memory_check_on_request() {
+                if options.ephemeral_deploy || diskless {
+                    return Err(MaasError::bad_request(
+                        "A machine can not be a VM host if it is deployed to memory.",
+                    ));
+                }
+            } else if diskless || m.ephemeral_deploy {
+                // Before 3.5: the machine's own state (its last deploy), not
+                // this request's `ephemeral_deploy`.
+                return Err(MaasError::bad_request(
+                    "Cannot deploy as a VM host for ephemeral deployments.",
+                ));
+            }
         }
         let (status, owner) = {
             let m = self
