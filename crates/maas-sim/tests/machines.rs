@@ -352,7 +352,14 @@ async fn deploy_ready_machine_allocates_it_and_invalid_series() {
 
 #[tokio::test]
 async fn erase_abort_broken_fixed_lock_power() {
-    let sim = sim().await;
+    // Deploys only finish when the test says so (`complete_pending`): with
+    // the usual 400 ms a loaded machine finished the deploy before the abort.
+    let sim = start(
+        builder()
+            .deploy_duration(Duration::from_secs(300))
+            .inventory(Inventory::from_yaml(INVENTORY).unwrap()),
+    )
+    .await;
     let admin = Maas::admin(&sim);
     let ctl = sim.control();
     let id = sid(&admin.allocate(&[("name", "medium")]).await);
