@@ -52,6 +52,7 @@
 
 mod action;
 mod address;
+mod cache;
 mod cluster;
 mod conditions;
 mod decide;
@@ -68,6 +69,10 @@ pub use action::{
     ReleaseRequest, StaticIpRequest, Wait,
 };
 pub use address::{Address, AddressType, is_public, machine_addresses};
+pub use cache::{
+    CachedMachine, FreshReads, Memory, ReadPlan, assemble, confirmation_needed, machines_needed,
+    marker_never_used, plan_reads,
+};
 pub use cluster::{
     CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, api_server_port, credentials_move_labels,
     desired_dns_ips,
