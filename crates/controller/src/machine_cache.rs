@@ -99,6 +99,13 @@ impl MachineCache {
     pub fn record_view(&self, mut v: lc::MaasMachineView) {
         v.agent_name.clear();
         let id = v.system_id.clone();
+        if !lc::may_carry_agent_name(&v) {
+            // A release started (MAAS clears agent_name) or it is free: no
+            // marker claims it any more, whoever allocates it next.
+            for ids in self.marked.lock().values_mut() {
+                ids.remove(&id);
+            }
+        }
         self.machines.lock().insert(
             id,
             Entry {

@@ -12,9 +12,9 @@
 //! * [`plan_reads`]: what to read from MAAS before deciding. The
 //!   `agent_name` list runs only when the marker's machines are not known
 //!   (the MaasMachine was first seen, the controller restarted, or an
-//!   allocation's answer may have been lost) and the marker may have been
-//!   used, or when the remembered answer shows that MAAS ignored the
-//!   filter; a machine is read when the cache has no entry for it younger than
+//!   allocation's answer may have been lost), while an allocation was sent and no machine of ours is known
+//!   yet, or when the remembered answer shows that MAAS ignored the filter;
+//!   a machine is read when the cache has no entry for it younger than
 //!   [`LifecycleConfig::cache_fresh_for`];
 //! * [`assemble`]: the [`MaasView`] the decision sees, from fresh reads and
 //!   the memory, with the same meaning as a full read (a remembered
@@ -32,7 +32,7 @@ use crate::action::{Action, Decision};
 use crate::maas::{Lookup, MaasMachineView, MaasVersion, MaasView};
 use crate::marker::{OwnerMarker, ParsedMarker};
 use crate::ownership::{check_marker_answer, proven_ours};
-use crate::view::{InfraMachineView, LifecycleConfig, Observation, Progress};
+use crate::view::{InfraMachineView, LifecycleConfig, Observation};
 
 /// One cached MAAS answer about a machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,21 +111,13 @@ impl FreshReads {
     }
 }
 
-/// Nothing can carry a marker this MaasMachine never sent: no allocation
-/// was ever asked for it (every allocation is recorded in the progress
-/// before it is sent), no machine recorded, nothing provisioned.
-#[must_use]
-pub fn marker_never_used(infra: &InfraMachineView) -> bool {
-    infra.progress == Progress::default()
-        && infra.spec.system_id.as_deref().is_none_or(str::is_empty)
-        && infra.spec.provider_id.as_deref().is_none_or(str::is_empty)
-        && !infra.provisioned
-}
-
 /// An allocation MAAS leaves on a machine: a remembered `agent_name` claim
 /// holds only while the machine is in one of these (MAAS clears
 /// `agent_name` when a release starts).
-fn may_carry_agent_name(m: &MaasMachineView) -> bool {
+/// Once MAAS shows a machine otherwise, drop it from the remembered claims
+/// for good (the next owner's allocation is not ours).
+#[must_use]
+pub fn may_carry_agent_name(m: &MaasMachineView) -> bool {
     !(m.status.is_unowned() || m.status.is_releasing() || m.status.is_release_failed())
 }
 
@@ -154,8 +146,16 @@ pub fn plan_reads(obs: &Observation, mem: &Memory, cfg: &LifecycleConfig) -> Rea
             let view = assemble(infra, mem, &FreshReads::default());
             !check_marker_answer(&marker, &view.by_marker).is_consistent()
         });
-    let list_marker =
-        (mem.marked.is_none() && !marker_never_used(infra)) || remembered_inconsistent;
+    // An allocation was sent and no machine of ours is known: its answer may
+    // have been lost (or MAAS's list not show it yet): list until one shows or
+    // the lifecycle stops waiting for it.
+    let allocation_unseen = infra.progress.allocation_requested_at.is_some()
+        && infra.spec.system_id.as_deref().is_none_or(str::is_empty)
+        && mem.marked.as_ref().is_some_and(BTreeSet::is_empty);
+    // Not known: first seen, after a restart, after an allocation answer
+    // that may be lost. Even a MaasMachine without progress is listed once:
+    // its status may have been lost after an allocation.
+    let list_marker = mem.marked.is_none() || remembered_inconsistent || allocation_unseen;
     let read = machines_needed(infra, mem)
         .into_iter()
         .filter(|id| {
@@ -311,7 +311,7 @@ mod tests {
     use super::*;
     use crate::action::ReleaseRequest;
     use crate::maas::{MaasStatus, PowerState};
-    use crate::view::{EraseMode, ReleaseRecord};
+    use crate::view::{EraseMode, Progress, ReleaseRecord};
     use crate::{ReleaseReason, Timestamp};
 
     const UID: &str = "2b1a7c3e-9d4f-4a51-8e0c-6f2d1b3a4c5d";
@@ -342,10 +342,16 @@ mod tests {
     }
 
     #[test]
-    fn a_new_machine_lists_nothing_and_a_used_unknown_marker_is_listed() {
+    fn an_unknown_marker_is_listed_a_known_one_is_not() {
         let cfg = LifecycleConfig::default();
         let o = obs();
-        assert!(plan_reads(&o, &Memory::default(), &cfg).is_empty());
+        let plan = plan_reads(&o, &Memory::default(), &cfg);
+        assert!(plan.list_marker && plan.read.is_empty(), "{plan:?}");
+        let empty = Memory {
+            marked: Some(BTreeSet::new()),
+            ..Memory::default()
+        };
+        assert!(plan_reads(&o, &empty, &cfg).is_empty());
         let mut used = obs();
         used.infra.progress.allocation_requested_at = Some(Timestamp(5));
         let plan = plan_reads(&used, &Memory::default(), &cfg);
@@ -354,6 +360,15 @@ mod tests {
             marked: Some(BTreeSet::new()),
             ..Memory::default()
         };
+        // An allocation in flight with nothing of ours known: list again.
+        assert!(plan_reads(&used, &known, &cfg).list_marker);
+        let answered = Memory {
+            marked: Some(BTreeSet::from(["aaa".to_owned()])),
+            machines: BTreeMap::from([("aaa".to_owned(), cached(allocated("aaa"), 0))]),
+        };
+        assert!(!plan_reads(&used, &answered, &cfg).list_marker);
+        used.infra.progress.allocation_requested_at = None;
+        used.infra.spec.system_id = Some("aaa".into());
         assert!(!plan_reads(&used, &known, &cfg).list_marker);
         // A remembered answer listing another tenant's machine is asked again.
         let mut foreign = allocated("zzz");

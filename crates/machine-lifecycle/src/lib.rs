@@ -71,7 +71,7 @@ pub use action::{
 pub use address::{Address, AddressType, is_public, machine_addresses};
 pub use cache::{
     CachedMachine, FreshReads, Memory, ReadPlan, assemble, confirmation_needed, machines_needed,
-    marker_never_used, plan_reads,
+    may_carry_agent_name, plan_reads,
 };
 pub use cluster::{
     CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, api_server_port, credentials_move_labels,
