@@ -132,7 +132,7 @@ docker-build:
 ## crate without `publish = false`) package and pass `cargo publish --dry-run` (no upload); the crates are packaged together, so each one resolves its
 ## unpublished siblings from a local overlay. --no-verify keeps it fast: package-verify also builds
 ## each packaged crate alone (its own feature set: ~15 min on 2 cores)
-PUBLISHED_CRATES := machine-lifecycle capi-types maas-api lxd-host maas-sim capmaas-controller
+PUBLISHED_CRATES := machine-lifecycle capi-types capmaas-secret maas-api lxd-host maas-sim capmaas-controller
 package-check:
 	$(CARGO) package $(addprefix -p ,$(PUBLISHED_CRATES)) --no-verify --allow-dirty --quiet
 	$(CARGO) publish --workspace --dry-run --no-verify --allow-dirty --quiet

@@ -7,26 +7,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use capmaas_controller::config::bounds::{self, DurationRange};
-use capmaas_controller::http::{health_router, metrics_router, serve};
-use capmaas_controller::{ControllerConfig, MaasCredentials, Manager};
+use capmaas_controller::leader::{DEFAULT_LEASE_NAME, LeaderElection};
+use capmaas_controller::{ControllerConfig, Exit, MaasCredentials, RunOptions, ShutdownTimeouts};
 use clap::{Parser, Subcommand};
 use cli_support::{LogFormat, Program, Threads, shutdown_signal};
-use kube_lease_manager::LeaseManagerBuilder;
 use machine_lifecycle::LifecycleConfig;
-use tokio::sync::watch;
 
 const PROGRAM: Program = Program::new("capmaas-manager");
 
-/// After SIGTERM/SIGINT, how long in-flight reconciles may take to finish.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(12);
-/// After the controllers stopped, how long releasing the Lease may take (an
-/// unreachable apiserver would otherwise be retried forever; the Lease then
-/// expires by itself after its duration).
-const LEASE_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the /healthz and /metrics servers may take to close.
-const HTTP_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the runtime waits for leftover tasks when the process exits.
-/// Together these stay inside the Deployment's 30 s grace period.
+/// Together with [`ShutdownTimeouts::default`] (drain 12 s, Lease release
+/// 10 s, HTTP 2 s) this stays inside the Deployment's 30 s grace period.
 const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 const EXAMPLES: &str = "\
@@ -136,7 +127,7 @@ struct Cli {
     #[arg(long, requires = "leader_elect", value_parser = dns_label)]
     leader_elect_namespace: Option<String>,
     /// Name of the leader-election Lease.
-    #[arg(long, default_value = "capmaas-manager-leader", requires = "leader_elect",
+    #[arg(long, default_value = DEFAULT_LEASE_NAME, requires = "leader_elect",
           value_parser = dns_subdomain)]
     leader_elect_lease_name: String,
     /// Lease duration, whole seconds (2s-1h); renewed a third of it before expiry.
@@ -311,9 +302,10 @@ fn crds() -> Result<String, String> {
 }
 
 /// What the flags decide, checked as a whole: the controller configuration
-/// with its default credentials (CA bundle read and parsed).
+/// with its default credentials (CA bundle read and parsed), and how to run.
 struct Settings {
     config: ControllerConfig,
+    options: RunOptions,
 }
 
 /// Checks what single flags cannot: pairs of flags, files, the credentials.
@@ -403,7 +395,25 @@ fn settings(cli: &Cli) -> Result<Settings, String> {
     config
         .validate()
         .map_err(|e| format!("configuration: {e}"))?;
-    Ok(Settings { config })
+    let pod_namespace = std::env::var("POD_NAMESPACE").ok();
+    let pod_name = std::env::var("POD_NAME").ok();
+    let leader_election = cli.leader_elect.then(|| LeaderElection {
+        namespace: LeaderElection::namespace_from(
+            cli.leader_elect_namespace.as_deref(),
+            pod_namespace.as_deref(),
+            cli.namespace.as_deref(),
+        ),
+        lease_name: cli.leader_elect_lease_name.clone(),
+        identity: LeaderElection::identity_for(pod_name.as_deref()),
+        lease_duration: cli.leader_elect_lease_duration,
+    });
+    let options = RunOptions {
+        health_addr: cli.health_addr,
+        metrics_addr: cli.metrics_addr,
+        leader_election,
+        shutdown: ShutdownTimeouts::default(),
+    };
+    Ok(Settings { config, options })
 }
 
 fn main() -> ExitCode {
@@ -446,165 +456,15 @@ fn main() -> ExitCode {
         shutdown_signal()
     };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting");
-    let code = match runtime.block_on(run(cli, settings, signal)) {
-        Ok(code) => code,
+    let run = capmaas_controller::run(settings.config, settings.options, signal);
+    let code = match runtime.block_on(run) {
+        Ok(Exit::Stopped) => ExitCode::SUCCESS,
+        Ok(Exit::LeadershipLost) => ExitCode::FAILURE,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "manager failed");
+            tracing::error!(error = %e, "manager failed");
             ExitCode::FAILURE
         }
     };
     runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
     code
-}
-
-/// Runs `work` to completion, except that once `stop` is set it gets at
-/// most `bound` more; then it is dropped with a warning. True when it
-/// completed.
-async fn bounded_after_stop(
-    work: impl std::future::Future<Output = ()>,
-    mut stop: watch::Receiver<bool>,
-    bound: Duration,
-    what: &str,
-) -> bool {
-    let mut work = std::pin::pin!(work);
-    tokio::select! {
-        () = &mut work => return true,
-        _ = stop.wait_for(|s| *s) => {}
-    }
-    if tokio::time::timeout(bound, &mut work).await.is_ok() {
-        return true;
-    }
-    tracing::warn!(step = what, timeout = ?bound, "shutdown step timed out; going on without it");
-    false
-}
-
-async fn run(
-    cli: Cli,
-    settings: Settings,
-    signal: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<ExitCode> {
-    // Every apiserver request is counted (capmaas_kube_requests_total{verb}).
-    let metrics = std::sync::Arc::new(capmaas_controller::Metrics::new());
-    let client = capmaas_controller::metrics::counting_kube_client(
-        kube::Config::infer().await?,
-        metrics.clone(),
-    )?;
-    let manager = Manager::with_metrics(client.clone(), settings.config, metrics);
-    let readiness = manager.readiness();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let (health, health_task) = serve(
-        cli.health_addr,
-        health_router(readiness),
-        stopped(stop_rx.clone()),
-    )
-    .await?;
-    let (metrics, metrics_task) = serve(
-        cli.metrics_addr,
-        metrics_router(manager.metrics()),
-        stopped(stop_rx.clone()),
-    )
-    .await?;
-    tracing::info!(%health, %metrics, "serving /healthz, /readyz and /metrics");
-
-    let signal = {
-        let tx = stop_tx.clone();
-        tokio::spawn(async move {
-            signal.await;
-            tracing::info!("signal received");
-            let _ = tx.send(true);
-        })
-    };
-    let mut code = ExitCode::SUCCESS;
-    if cli.leader_elect {
-        let ns = cli
-            .leader_elect_namespace
-            .clone()
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .or_else(|| cli.namespace.clone())
-            .unwrap_or_else(|| "capmaas-system".to_owned());
-        let identity = format!(
-            "{}-{}",
-            std::env::var("POD_NAME").unwrap_or_else(|_| "capmaas-manager".into()),
-            std::process::id()
-        );
-        // Whole seconds, at least 2 (checked with the flags).
-        let secs = cli.leader_elect_lease_duration.as_secs();
-        let lease = LeaseManagerBuilder::new(client.clone(), &cli.leader_elect_lease_name)
-            .with_namespace(&ns)
-            .with_identity(&identity)
-            .with_duration(secs)
-            .with_grace((secs / 3).max(1))
-            .build()
-            .await?;
-        let (mut leader, lease_task) = lease.watch().await;
-        tracing::info!(lease = %cli.leader_elect_lease_name, namespace = %ns, %identity, "waiting for leadership");
-        let mut stop = stop_rx.clone();
-        let lead = tokio::select! {
-            r = leader.wait_for(|l| *l) => r.is_ok(),
-            _ = stop.wait_for(|s| *s) => false,
-        };
-        if lead {
-            tracing::info!("leading");
-            let mut lost_rx = leader.clone();
-            let lost = tokio::spawn(async move {
-                let _ = lost_rx.wait_for(|l| !*l).await;
-            });
-            // Its clone of the leadership receiver must go too, or the
-            // channel never closes and the Lease is never released.
-            let lost_watch = lost.abort_handle();
-            let lost_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let flag = lost_flag.clone();
-            let stop = stopped(stop_rx.clone());
-            let run = manager.run(async move {
-                tokio::select! {
-                    _ = lost => {
-                        tracing::error!("leadership lost");
-                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                    }
-                    () = stop => {}
-                }
-            });
-            bounded_after_stop(run, stop_rx.clone(), DRAIN_TIMEOUT, "finish reconciles").await;
-            lost_watch.abort();
-            if lost_flag.load(std::sync::atomic::Ordering::SeqCst) {
-                code = ExitCode::FAILURE;
-            }
-        }
-        // Closing the channel makes the lease task release the Lease. It
-        // retries while the apiserver is unreachable: bounded.
-        drop(leader);
-        let mut lease_task = lease_task;
-        match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, &mut lease_task).await {
-            Ok(Ok(Ok(_))) => tracing::info!("lease released"),
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "releasing the lease failed"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "lease task failed"),
-            Err(_) => {
-                lease_task.abort();
-                tracing::warn!(
-                    timeout = ?LEASE_RELEASE_TIMEOUT,
-                    "releasing the lease timed out (apiserver unreachable?); exiting anyway, \
-                     the Lease expires by itself"
-                );
-            }
-        }
-    } else {
-        let run = manager.run(stopped(stop_rx.clone()));
-        bounded_after_stop(run, stop_rx.clone(), DRAIN_TIMEOUT, "finish reconciles").await;
-    }
-    let _ = stop_tx.send(true);
-    signal.abort();
-    for (name, mut task) in [("health", health_task), ("metrics", metrics_task)] {
-        if tokio::time::timeout(HTTP_STOP_TIMEOUT, &mut task)
-            .await
-            .is_err()
-        {
-            task.abort();
-            tracing::warn!(server = name, timeout = ?HTTP_STOP_TIMEOUT, "HTTP server did not close in time");
-        }
-    }
-    tracing::info!("exiting");
-    Ok(code)
 }

@@ -122,11 +122,23 @@ impl MaasMachineTemplateStatus {
     /// `spec.architecture` (amd64 when unset, as the autoscaler assumes), OS linux.
     #[must_use]
     pub fn from_spec(spec: &MaasMachineSpec) -> Self {
+        let min_memory_mib = spec
+            .min_memory
+            .and_then(|m| u64::try_from(m).ok())
+            .filter(|m| *m > 0);
+        Self::from_spec_requesting(spec, min_memory_mib)
+    }
+
+    /// As [`Self::from_spec`], with `memory` = the minimum memory the
+    /// allocation really asks MAAS for (`min_memory_mib`, e.g. raised by the
+    /// controller's in-memory floor), so the autoscaler plans with it.
+    #[must_use]
+    pub fn from_spec_requesting(spec: &MaasMachineSpec, min_memory_mib: Option<u64>) -> Self {
         let mut capacity = BTreeMap::new();
         if let Some(cpu) = spec.min_cpu.filter(|c| *c > 0) {
             capacity.insert("cpu".to_owned(), Quantity(cpu.to_string()));
         }
-        if let Some(mem) = spec.min_memory.filter(|m| *m > 0) {
+        if let Some(mem) = min_memory_mib.filter(|m| *m > 0) {
             capacity.insert("memory".to_owned(), Quantity(format!("{mem}Mi")));
         }
         let arch = spec

@@ -104,6 +104,9 @@ fn template_status_is_derived_from_constraints() {
     let info = st.node_info.unwrap();
     assert_eq!(info.architecture, Some(NodeArchitecture::Arm64));
     assert_eq!(info.operating_system, Some(NodeOperatingSystem::Linux));
+    let requested = MaasMachineTemplateStatus::from_spec_requesting(&spec, Some(32768));
+    assert_eq!(requested.capacity["memory"].0, "32768Mi");
+    assert_eq!(requested.capacity["cpu"].0, "8");
     let bare = MaasMachineTemplateStatus::from_spec(&MaasMachineSpec {
         image: "jammy".into(),
         ..Default::default()

@@ -20,7 +20,7 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
-use maas_api::{DnsResource, DnsResourceFilter, DnsResourceParams};
+use maas_api::{DnsResource, DnsResourceFilter, DnsResourceParams, DnsResourceRecordParams};
 use machine_lifecycle as lc;
 use serde_json::json;
 use tracing::Instrument;
@@ -57,6 +57,10 @@ pub mod conditions {
     pub const DNS_DOMAIN_NOT_FOUND: &str = "DNSDomainNotFound";
     /// Reason: MAAS refuses or keeps failing the DNS record calls.
     pub const DNS_RESOURCE_FAILED: &str = "DNSResourceFailed";
+    /// Reason: a DNS record exists at `<cluster>.<dnsDomain>` and is not
+    /// this cluster's (another cluster's owner marker, or none): capmaas
+    /// never changes or deletes it.
+    pub const DNS_RECORD_NOT_OURS: &str = "DNSRecordNotOurs";
     /// Reason: waiting for the owner Cluster.
     pub const WAITING_FOR_CLUSTER: &str = "WaitingForCluster";
     /// Reason: provisioned.
@@ -372,97 +376,173 @@ async fn reconcile_inner(obj: Arc<MaasCluster>, ctx: &Context) -> Result<Action,
         );
     }
 
-    // Control-plane endpoint.
+    // Control-plane endpoint: the DNS plan is the core's
+    // (`lc::decide_dns`); here it is observed and executed.
     let fqdn = endpoint_fqdn(&cluster_name, &obj.spec.dns_domain);
-    let ours = status.network.as_ref().and_then(|n| n.dns_name.as_deref()) == Some(fqdn.as_str());
-    let user_endpoint = obj
+    let endpoint_host = obj
         .spec
         .control_plane_endpoint
         .as_ref()
-        .is_some_and(|e| !(e.host.is_empty() || ours && e.host == fqdn));
+        .map(|e| e.host.clone())
+        .filter(|h| !h.is_empty());
+    let status_dns_name = status.network.as_ref().and_then(|n| n.dns_name.clone());
     let mut obj = obj;
-    if user_endpoint {
-        conds.set(c::ENDPOINT_READY, true, c::USER_PROVIDED, String::new());
-    } else {
-        let ips = control_plane_ips(ctx, &ns, &cluster_name).await?;
-        let record = match ensure_dns(&maas, &fqdn, &ips, ctx.config.dns_ttl).await {
-            Ok(r) => r,
-            Err(e) => {
-                // MAAS's answer goes into the conditions when it is one we
-                // cannot get past (a 404 for the domain, a refusal) or
-                // repeats; a single blip only reaches the log.
-                let missing_domain = e.is_not_found();
-                let err = unavailable(e, "DNS resource");
-                let repeated = ctx.failures(&key_of(&obj)) >= 2;
-                if err.class() == ErrorClass::Permanent || repeated {
-                    let (reason, message) = if missing_domain {
-                        (
-                            c::DNS_DOMAIN_NOT_FOUND,
-                            format!(
-                                "MAAS at {} has no DNS domain {:?} for the control-plane endpoint \
-                                 {fqdn} ({err}): create the domain in MAAS, or set \
-                                 spec.dnsDomain to one of its domains",
-                                maas.endpoint(),
-                                obj.spec.dns_domain
-                            ),
-                        )
-                    } else {
-                        (
-                            c::DNS_RESOURCE_FAILED,
-                            format!(
-                                "cannot keep the MAAS DNS record {fqdn} at {}: {err}",
-                                maas.endpoint()
-                            ),
-                        )
-                    };
-                    conds.set(c::ENDPOINT_READY, false, reason, message.clone());
-                    conds.set(lc::READY, false, reason, message);
-                    status.conditions = conditions_to_k8s(&conds.list);
-                    write_status(&api, &obj, status).await?;
-                }
-                return Err(err);
-            }
+    let outcome = if lc::dns_needs_lookup(
+        endpoint_host.as_deref(),
+        status_dns_name.as_deref(),
+        &fqdn,
+        false,
+    ) {
+        let ready = control_plane_ips(ctx, &ns, &cluster_name).await?;
+        let target = DnsTarget {
+            maas: &maas,
+            namespace: &ns,
+            cluster: &cluster_name,
+            dns_domain: &obj.spec.dns_domain,
+            fqdn: &fqdn,
+            ttl: ctx.config.dns_ttl,
         };
-        tracing::debug!(fqdn, ips = ?record, "control-plane DNS record");
-        status.network = Some(NetworkStatus {
-            dns_name: Some(fqdn.clone()),
-        });
-        conds.set(
-            c::ENDPOINT_READY,
-            true,
-            c::DNS_RESOURCE_READY,
-            format!("{fqdn} → {}", record.join(" ")),
-        );
-        // Record our DNS name before claiming the endpoint, so a restart
-        // knows the endpoint is ours.
-        status.conditions = conditions_to_k8s(&conds.list);
-        obj = write_status(&api, &obj, status.clone()).await?;
-        if obj.spec.control_plane_endpoint.is_none() {
-            let port = lc::api_server_port(
-                cluster
-                    .as_ref()
-                    .and_then(|c| c.spec.cluster_network.as_ref())
-                    .and_then(|n| n.api_server_port),
-                ctx.config.api_server_port,
+        manage_dns(
+            &target,
+            endpoint_host.as_deref(),
+            status_dns_name.as_deref(),
+            &ready,
+        )
+        .await
+    } else {
+        Ok(DnsOutcome::UserEndpoint {
+            foreign_record: false,
+        })
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            // MAAS's answer goes into the conditions when it is one we
+            // cannot get past (a 404 for the domain, a refusal) or
+            // repeats; a single blip only reaches the log.
+            let missing_domain = e.is_not_found();
+            let err = unavailable(e, "DNS resource");
+            let repeated = ctx.failures(&key_of(&obj)) >= 2;
+            if err.class() == ErrorClass::Permanent || repeated {
+                let (reason, message) = if missing_domain {
+                    (
+                        c::DNS_DOMAIN_NOT_FOUND,
+                        format!(
+                            "MAAS at {} has no DNS domain {:?} for the control-plane endpoint \
+                             {fqdn} ({err}): create the domain in MAAS, or set \
+                             spec.dnsDomain to one of its domains",
+                            maas.endpoint(),
+                            obj.spec.dns_domain
+                        ),
+                    )
+                } else {
+                    (
+                        c::DNS_RESOURCE_FAILED,
+                        format!(
+                            "cannot keep the MAAS DNS record {fqdn} at {}: {err}",
+                            maas.endpoint()
+                        ),
+                    )
+                };
+                conds.set(c::ENDPOINT_READY, false, reason, message.clone());
+                conds.set(lc::READY, false, reason, message);
+                status.conditions = conditions_to_k8s(&conds.list);
+                write_status(&api, &obj, status).await?;
+            }
+            return Err(err);
+        }
+    };
+    match outcome {
+        DnsOutcome::UserEndpoint { foreign_record } => {
+            let message = if foreign_record {
+                format!(
+                    "the MAAS DNS record {fqdn} exists and is not capmaas's (no owner TXT \
+                     record {}): it is left to you",
+                    lc::dns_owner_marker(&ns, &cluster_name)
+                )
+            } else {
+                String::new()
+            };
+            conds.set(c::ENDPOINT_READY, true, c::USER_PROVIDED, message);
+        }
+        DnsOutcome::NotOurs { owner } => {
+            let whose = match &owner {
+                Some(o) => format!("it is managed for the cluster {o}"),
+                None => format!(
+                    "it carries no owner TXT record {}",
+                    lc::dns_owner_marker(&ns, &cluster_name)
+                ),
+            };
+            let message = format!(
+                "the MAAS DNS record {fqdn} at {} exists and is not this cluster's ({whose}); \
+                 capmaas never changes or deletes it: delete it in MAAS, set spec.dnsDomain \
+                 to another domain, or set spec.controlPlaneEndpoint",
+                maas.endpoint()
             );
-            obj = patch_guarded(
-                &api,
-                &obj,
-                json!({"spec": {"controlPlaneEndpoint": ApiEndpoint {
-                    host: fqdn.clone(),
-                    port,
-                }}}),
-                "set controlPlaneEndpoint",
-            )
-            .await?;
-            ctx.event(
-                &obj,
+            if mc_condition_reason(&obj, c::ENDPOINT_READY) != Some(c::DNS_RECORD_NOT_OURS) {
+                tracing::warn!(fqdn, owner = ?owner, "control-plane DNS record exists and is not ours");
+                ctx.event(
+                    &obj,
+                    true,
+                    "DNSRecordNotOurs",
+                    "CheckDNSRecord",
+                    message.clone(),
+                )
+                .await;
+            }
+            conds.set(
+                c::ENDPOINT_READY,
                 false,
-                "ControlPlaneEndpointSet",
-                "SetEndpoint",
-                format!("control-plane endpoint {fqdn}:{port}"),
-            )
-            .await;
+                c::DNS_RECORD_NOT_OURS,
+                message.clone(),
+            );
+            conds.set(lc::READY, false, c::DNS_RECORD_NOT_OURS, message);
+            status.conditions = conditions_to_k8s(&conds.list);
+            write_status(&api, &obj, status).await?;
+            return Ok(Action::requeue(ctx.config.sync_period));
+        }
+        DnsOutcome::Managed { ips: record } => {
+            tracing::debug!(fqdn, ips = ?record, "control-plane DNS record");
+            status.network = Some(NetworkStatus {
+                dns_name: Some(fqdn.clone()),
+            });
+            conds.set(
+                c::ENDPOINT_READY,
+                true,
+                c::DNS_RESOURCE_READY,
+                format!("{fqdn} → {}", record.join(" ")),
+            );
+            // Record our DNS name before claiming the endpoint, so a restart
+            // knows the endpoint is ours.
+            status.conditions = conditions_to_k8s(&conds.list);
+            obj = write_status(&api, &obj, status.clone()).await?;
+            if obj.spec.control_plane_endpoint.is_none() {
+                let port = lc::api_server_port(
+                    cluster
+                        .as_ref()
+                        .and_then(|c| c.spec.cluster_network.as_ref())
+                        .and_then(|n| n.api_server_port),
+                    ctx.config.api_server_port,
+                );
+                obj = patch_guarded(
+                    &api,
+                    &obj,
+                    json!({"spec": {"controlPlaneEndpoint": ApiEndpoint {
+                        host: fqdn.clone(),
+                        port,
+                    }}}),
+                    "set controlPlaneEndpoint",
+                )
+                .await?;
+                ctx.event(
+                    &obj,
+                    false,
+                    "ControlPlaneEndpointSet",
+                    "SetEndpoint",
+                    format!("control-plane endpoint {fqdn}:{port}"),
+                )
+                .await;
+            }
         }
     }
 
@@ -622,46 +702,138 @@ async fn find_dns(
     Ok(list.into_iter().find(|d| d.id >= 0 && d.fqdn == fqdn))
 }
 
-/// Creates the record if missing and keeps its IPs equal to `ready` (never
-/// emptied). Returns the IPs it holds.
-async fn ensure_dns(
-    maas: &crate::maas::MaasHandle,
-    fqdn: &str,
-    ready: &BTreeSet<String>,
+/// What the core sees of a DNS resource.
+fn record_view(d: &DnsResource) -> lc::DnsRecordView {
+    lc::DnsRecordView {
+        id: d.id,
+        ips: d.ips().into_iter().map(str::to_owned).collect(),
+        txt: d.records_of("TXT").into_iter().map(str::to_owned).collect(),
+    }
+}
+
+/// Where the control-plane record lives.
+struct DnsTarget<'a> {
+    maas: &'a crate::maas::MaasHandle,
+    namespace: &'a str,
+    cluster: &'a str,
+    dns_domain: &'a str,
+    fqdn: &'a str,
     ttl: u32,
-) -> Result<Vec<String>, maas_api::Error> {
-    match find_dns(maas, fqdn).await? {
-        None => {
-            let params = DnsResourceParams {
-                fqdn: Some(fqdn.to_owned()),
-                address_ttl: Some(ttl),
-                ip_addresses: if ready.is_empty() {
-                    None
-                } else {
-                    Some(ready.iter().cloned().collect())
-                },
-                ..DnsResourceParams::default()
-            };
-            let created = maas.api().create_dns_resource(&params).await?;
-            tracing::info!(fqdn, "created control-plane DNS record");
-            Ok(created.ips().into_iter().map(str::to_owned).collect())
+}
+
+impl DnsTarget<'_> {
+    /// Adds our owner TXT record at the name (MAAS creates the DNS
+    /// resource with it when there is none, so a record we create is ours
+    /// from its first moment).
+    async fn add_marker(&self, marker: &str) -> Result<(), maas_api::Error> {
+        self.maas
+            .api()
+            .create_dns_resource_record(&DnsResourceRecordParams {
+                name: Some(self.cluster.to_owned()),
+                domain: Some(self.dns_domain.trim_end_matches('.').to_owned()),
+                rrtype: Some("TXT".into()),
+                rrdata: Some(marker.to_owned()),
+                ttl: Some(self.ttl),
+                ..DnsResourceRecordParams::default()
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn set_ips(&self, id: i64, ips: &[String]) -> Result<(), maas_api::Error> {
+        let params = DnsResourceParams {
+            address_ttl: Some(self.ttl),
+            ip_addresses: (!ips.is_empty()).then(|| ips.to_vec()),
+            ..DnsResourceParams::default()
+        };
+        self.maas.api().update_dns_resource(id, &params).await?;
+        tracing::info!(fqdn = self.fqdn, ?ips, "updated control-plane DNS record");
+        Ok(())
+    }
+}
+
+/// What became of the control-plane record.
+enum DnsOutcome {
+    /// The endpoint is the user's.
+    UserEndpoint { foreign_record: bool },
+    /// A record not ours is at the name.
+    NotOurs { owner: Option<String> },
+    /// Ours, holding `ips`.
+    Managed { ips: Vec<String> },
+}
+
+/// Looks the record up, asks the core ([`lc::decide_dns`]) and executes
+/// its plan.
+async fn manage_dns(
+    t: &DnsTarget<'_>,
+    endpoint_host: Option<&str>,
+    status_dns_name: Option<&str>,
+    ready: &BTreeSet<String>,
+) -> Result<DnsOutcome, maas_api::Error> {
+    let record = find_dns(t.maas, t.fqdn).await?.map(|d| record_view(&d));
+    let plan = lc::decide_dns(&lc::DnsInputs {
+        namespace: t.namespace,
+        cluster: t.cluster,
+        fqdn: t.fqdn,
+        endpoint_host,
+        status_dns_name,
+        record: record.as_ref(),
+        ready,
+        deleting: false,
+    });
+    Ok(match plan {
+        lc::DnsPlan::UserEndpoint { foreign_record } => DnsOutcome::UserEndpoint { foreign_record },
+        lc::DnsPlan::NotOurs { owner } => DnsOutcome::NotOurs { owner },
+        lc::DnsPlan::InSync { ips } => DnsOutcome::Managed { ips },
+        lc::DnsPlan::Update { id, ips } => {
+            t.set_ips(id, &ips).await?;
+            DnsOutcome::Managed { ips }
         }
-        Some(record) => {
-            let current: BTreeSet<String> = record.ips().into_iter().map(str::to_owned).collect();
-            match lc::desired_dns_ips(ready, &current) {
-                None => Ok(current.into_iter().collect()),
+        lc::DnsPlan::Mark { id, marker, ips } => {
+            t.add_marker(&marker).await?;
+            tracing::info!(
+                fqdn = t.fqdn,
+                marker,
+                "marked the control-plane DNS record as ours"
+            );
+            let held = match ips {
                 Some(ips) => {
-                    let params = DnsResourceParams {
-                        ip_addresses: Some(ips.clone()),
-                        ..DnsResourceParams::default()
-                    };
-                    maas.api().update_dns_resource(record.id, &params).await?;
-                    tracing::info!(fqdn, ?ips, "updated control-plane DNS record");
-                    Ok(ips)
+                    t.set_ips(id, &ips).await?;
+                    ips
                 }
+                None => record
+                    .map(|r| r.ips.into_iter().collect())
+                    .unwrap_or_default(),
+            };
+            DnsOutcome::Managed { ips: held }
+        }
+        lc::DnsPlan::Create { marker, ips } => {
+            t.add_marker(&marker).await?;
+            tracing::info!(fqdn = t.fqdn, marker, "created control-plane DNS record");
+            // The record's id (the TXT answer names only the record).
+            match find_dns(t.maas, t.fqdn).await? {
+                Some(created) => {
+                    t.set_ips(created.id, &ips).await?;
+                    DnsOutcome::Managed { ips }
+                }
+                // Gone again already: the next reconcile creates it.
+                None => DnsOutcome::Managed { ips: Vec::new() },
             }
         }
-    }
+        // Only when deleting.
+        lc::DnsPlan::Delete { .. } | lc::DnsPlan::NothingToDelete => {
+            DnsOutcome::Managed { ips: Vec::new() }
+        }
+    })
+}
+
+fn mc_condition_reason<'a>(mc: &'a MaasCluster, type_: &str) -> Option<&'a str> {
+    mc.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.reason.as_str())
 }
 
 async fn delete(
@@ -695,14 +867,42 @@ async fn delete(
             return Ok(Action::requeue(ctx.config.cluster_delete_poll));
         }
     }
-    if let Some(fqdn) = status.network.as_ref().and_then(|n| n.dns_name.clone()) {
+    let status_dns_name = status.network.as_ref().and_then(|n| n.dns_name.clone());
+    let endpoint_host = obj
+        .spec
+        .control_plane_endpoint
+        .as_ref()
+        .map(|e| e.host.clone())
+        .filter(|h| !h.is_empty());
+    let target = cluster_name
+        .map(|name| (name, endpoint_fqdn(name, &obj.spec.dns_domain)))
+        .filter(|(_, fqdn)| {
+            lc::dns_needs_lookup(
+                endpoint_host.as_deref(),
+                status_dns_name.as_deref(),
+                fqdn,
+                true,
+            )
+        });
+    if let Some((cluster, fqdn)) = target {
         let creds = ctx.credentials(&ns, Some(&obj)).await?;
         let maas = ctx.clients.get(&creds)?;
-        if let Some(record) = find_dns(&maas, &fqdn)
+        let record = find_dns(&maas, &fqdn)
             .await
             .map_err(|e| Error::maas("find DNS resource", e))?
-        {
-            match maas.api().delete_dns_resource(record.id).await {
+            .map(|d| record_view(&d));
+        let plan = lc::decide_dns(&lc::DnsInputs {
+            namespace: &ns,
+            cluster,
+            fqdn: &fqdn,
+            endpoint_host: endpoint_host.as_deref(),
+            status_dns_name: status_dns_name.as_deref(),
+            record: record.as_ref(),
+            ready: &BTreeSet::new(),
+            deleting: true,
+        });
+        if let lc::DnsPlan::Delete { id } = plan {
+            match maas.api().delete_dns_resource(id).await {
                 Ok(()) => {}
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(Error::maas("delete DNS resource", e)),

@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorClass, backoff};
 use crate::kubeutil::credentials_from_secret;
 use crate::maas::{MaasClients, MaasHandle};
 use crate::metrics::Metrics;
-use crate::workload::WorkloadClients;
+use crate::workload_clients::WorkloadClients;
 
 /// Everything a reconcile needs.
 pub struct Context {

@@ -217,7 +217,8 @@ pub fn lifecycle_error(e: &maas_api::Error) -> machine_lifecycle::ActionError {
     }
 }
 
-/// Exponential back-off: `base × 2^(failures-1)`, capped, at least `retry_after`.
+/// Exponential back-off: `base × 2^(failures-1)`, capped, at least
+/// `retry_after` — the one rule, [`machine_lifecycle::Backoff`].
 #[must_use]
 pub fn backoff(
     base: Duration,
@@ -225,12 +226,7 @@ pub fn backoff(
     failures: u32,
     retry_after: Option<Duration>,
 ) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
-    let d = base.saturating_mul(1u32 << exp).min(max);
-    match retry_after {
-        Some(r) => d.max(r),
-        None => d,
-    }
+    machine_lifecycle::Backoff::new(base, max).honouring(failures, retry_after)
 }
 
 #[cfg(test)]

@@ -19,6 +19,14 @@
 //!   provisioned machines (kubeconfig from CAPI's `<cluster>-kubeconfig`
 //!   Secret, clients cached per cluster, short timeouts, back-off).
 //! * [`metrics`], [`http`]: Prometheus metrics, `/healthz`, `/readyz`.
+//! * [`run`](mod@run), [`leader`], [`shutdown`]: the manager process —
+//!   client, HTTP servers, leader election (a Lease), graceful bounded
+//!   shutdown; the `capmaas-manager` binary parses flags and calls [`run()`].
+//!
+//! Decisions are `machine_lifecycle`'s (pure); these modules observe, call
+//! it and execute its plan. No two modules import each other (checked by
+//! `tests/module_graph.rs`): shared pieces live apart ([`clock`],
+//! [`workload_clients`], [`shutdown`]).
 //!
 //! ```no_run
 //! # async fn demo(client: kube::Client) {
@@ -36,25 +44,31 @@
 //!
 //! See `docs/controller.md` and `docs/operations.md`.
 
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod context;
 pub mod error;
 pub mod http;
 pub mod kubeutil;
+pub mod leader;
 pub mod maas;
 pub mod machine;
 pub mod machine_cache;
 pub mod manager;
 pub mod metrics;
 pub mod orphans;
+pub mod run;
+pub mod shutdown;
 pub mod staticip;
 pub mod template;
 pub mod triggers;
 pub mod workload;
+pub mod workload_clients;
 
 pub use config::{ControllerConfig, MaasCredentials};
 pub use context::Context;
 pub use error::{Error, ErrorClass};
 pub use manager::{Manager, ManagerHandle, Readiness, WATCH_FILTER_LABEL};
 pub use metrics::Metrics;
+pub use run::{Exit, RunError, RunOptions, ShutdownTimeouts, run, run_with};

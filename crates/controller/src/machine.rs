@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use capi_types::capi::{Cluster, Machine};
 use capi_types::constants::{
@@ -38,14 +38,7 @@ pub const KIND: &str = "MaasMachine";
 pub const REASON_MAAS_UNAVAILABLE: &str = lc::reasons::MAAS_UNAVAILABLE;
 
 /// The lifecycle clock.
-#[must_use]
-pub fn now() -> lc::Timestamp {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    lc::Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
-}
+pub use crate::clock::now;
 
 pub use crate::machine_cache::machine_view;
 

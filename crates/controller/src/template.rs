@@ -1,5 +1,6 @@
 //! The MaasMachineTemplate reconciler: `status.capacity` and `status.nodeInfo`
-//! from the template's constraints (for the autoscaler's scale from zero).
+//! from the template's constraints (for the autoscaler's scale from zero);
+//! `memory` is what an allocation really asks for (the in-memory floor applied).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,6 +9,7 @@ use capi_types::{MaasMachineTemplate, MaasMachineTemplateStatus};
 use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
+use machine_lifecycle::MemoryRequest;
 use tracing::Instrument;
 
 use crate::context::{Context, key_of};
@@ -31,7 +33,13 @@ pub async fn reconcile(obj: Arc<MaasMachineTemplate>, ctx: Arc<Context>) -> Resu
         if externally_managed(&obj.metadata) || obj.metadata.deletion_timestamp.is_some() {
             return Ok(Action::await_change());
         }
-        let desired = MaasMachineTemplateStatus::from_spec(&obj.spec.template.spec);
+        let spec = &obj.spec.template.spec;
+        let memory = MemoryRequest::decide(
+            spec.min_memory.and_then(|m| u64::try_from(m).ok()),
+            spec.ephemeral,
+            ctx.config.lifecycle.ephemeral_min_memory_mib,
+        );
+        let desired = MaasMachineTemplateStatus::from_spec_requesting(spec, memory.min_memory_mib);
         if obj.status.as_ref() != Some(&desired) {
             let api: Api<MaasMachineTemplate> =
                 Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());

@@ -27,7 +27,6 @@
 //!   `capmaas_workload_node_syncs_total{result}` and
 //!   `capmaas_workload_clients`.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use capi_types::MaasMachine;
@@ -37,24 +36,22 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, ResourceExt};
 use machine_lifecycle as lc;
-use parking_lot::Mutex;
 use serde_json::json;
 
-use crate::context::{Context, key_of};
-use crate::error::backoff;
+use lc::node::{
+    self, EmitWhen, EventKind, FailureTally, NodeCheck, NodeConfig, NodeMachine, NodeObservation,
+    NodeOutcome, NodePlan, NodeStart,
+};
 
-/// The MaasMachine condition reporting the workload Node's providerID.
-pub const NODE_PROVIDER_ID_SET: &str = "NodeProviderIDSet";
-/// True: the Node carries our providerID.
-pub const REASON_PROVIDER_ID_SET: &str = "ProviderIDSet";
-/// False: no Node with the machine's hostname (yet).
-pub const REASON_WAITING_FOR_NODE: &str = "WaitingForNode";
-/// False: the Node carries another non-empty providerID; left untouched.
-pub const REASON_PROVIDER_ID_CONFLICT: &str = "ProviderIDConflict";
-/// False: the workload API did not answer (or refused us).
-pub const REASON_WORKLOAD_API_UNAVAILABLE: &str = "WorkloadAPIUnavailable";
-/// False: the kubeconfig Secret is unusable or refused.
-pub const REASON_KUBECONFIG_INVALID: &str = "KubeconfigInvalid";
+use crate::context::{Context, key_of};
+use crate::workload_clients::ClusterEntry;
+pub use crate::workload_clients::WorkloadClients;
+
+pub use lc::node::{
+    NODE_PROVIDER_ID_SET, REASON_KUBECONFIG_INVALID, REASON_PROVIDER_ID_CONFLICT,
+    REASON_PROVIDER_ID_SET, REASON_WAITING_FOR_NODE, REASON_WORKLOAD_API_UNAVAILABLE,
+    node_name_candidates,
+};
 /// The key of the kubeconfig in CAPI's `<cluster>-kubeconfig` Secret.
 pub const KUBECONFIG_KEY: &str = "value";
 
@@ -62,23 +59,6 @@ pub const KUBECONFIG_KEY: &str = "value";
 #[must_use]
 pub fn kubeconfig_secret_name(cluster: &str) -> String {
     format!("{cluster}-kubeconfig")
-}
-
-/// The Node names to try, in order: the lower-cased hostname, the
-/// lower-cased FQDN, the short name (hostname up to its first dot). Empty
-/// and repeated names are dropped; a trailing dot of the FQDN is ignored.
-#[must_use]
-pub fn node_name_candidates(hostname: &str, fqdn: &str) -> Vec<String> {
-    let host = hostname.trim().trim_end_matches('.').to_ascii_lowercase();
-    let fqdn = fqdn.trim().trim_end_matches('.').to_ascii_lowercase();
-    let short = host.split('.').next().unwrap_or_default().to_owned();
-    let mut out: Vec<String> = Vec::new();
-    for name in [host, fqdn, short] {
-        if !name.is_empty() && !out.contains(&name) {
-            out.push(name);
-        }
-    }
-    out
 }
 
 /// The earlier of two optional requeues.
@@ -165,100 +145,29 @@ pub async fn client_from_kubeconfig(text: &str, timeout: Duration) -> Result<Cli
     Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
 }
 
-struct ClusterEntry {
-    /// resourceVersion of the Secret the client was built from.
-    secret_version: String,
-    /// The client, or why the Secret's kubeconfig was refused (kept to
-    /// avoid re-parsing).
-    client: Result<Client, String>,
-    /// No request before this instant (the API did not answer).
-    down_until: Option<Instant>,
-    failures: u32,
-}
-
-/// Workload clients cached per cluster (`namespace/cluster`), plus the
-/// back-off state of clusters and machines.
-#[derive(Default)]
-pub struct WorkloadClients {
-    clusters: Mutex<HashMap<String, ClusterEntry>>,
-    machines: Mutex<HashMap<String, u32>>,
-}
-
-impl std::fmt::Debug for WorkloadClients {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkloadClients")
-            .field("clusters", &self.len())
-            .finish_non_exhaustive()
+/// The `capmaas_workload_node_syncs_total{result}` label of an outcome.
+fn metric(outcome: &NodeOutcome) -> &'static str {
+    match outcome {
+        NodeOutcome::Set { .. } => "set",
+        NodeOutcome::AlreadySet { .. } => "already_set",
+        NodeOutcome::NoNode { .. } => "node_not_found",
+        NodeOutcome::Conflict { .. } => "conflict",
+        NodeOutcome::NoKubeconfig => "no_kubeconfig",
+        NodeOutcome::ClusterBackoff { .. } => "backoff",
+        NodeOutcome::KubeconfigInvalid { .. } => "kubeconfig_invalid",
+        NodeOutcome::Unavailable { .. } => "unavailable",
     }
 }
 
-impl WorkloadClients {
-    /// Cached clusters.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.clusters.lock().len()
-    }
-
-    /// No cached cluster.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn forget(&self, key: &str) {
-        self.clusters.lock().remove(key);
-    }
-
-    fn machine_failed(&self, key: &str) -> u32 {
-        let mut m = self.machines.lock();
-        let n = m.entry(key.to_owned()).or_insert(0);
-        *n = n.saturating_add(1);
-        *n
-    }
-
-    fn machine_ok(&self, key: &str) {
-        self.machines.lock().remove(key);
-    }
-
-    /// Forgets a MaasMachine (deleted).
-    pub fn forget_machine(&self, key: &str) {
-        self.machines.lock().remove(key);
+fn invalid(e: &WorkloadError) -> NodeOutcome {
+    NodeOutcome::KubeconfigInvalid {
+        message: e.to_string(),
     }
 }
 
-/// What one sync found.
-#[derive(Debug)]
-enum Outcome {
-    /// We patched the Node.
-    Set(String),
-    /// The Node already had our providerID.
-    AlreadySet(String),
-    /// No Node by any candidate name.
-    NoNode(Vec<String>),
-    /// The Node carries another providerID.
-    Conflict { node: String, found: String },
-    /// No kubeconfig Secret (yet): nothing to report.
-    NoKubeconfig,
-    /// The cluster is in back-off: no request made.
-    Skipped(Duration),
-    /// The kubeconfig is unusable.
-    Invalid(WorkloadError),
-    /// The workload API failed.
-    Failed(WorkloadError),
-}
-
-impl Outcome {
-    fn metric(&self) -> &'static str {
-        match self {
-            Outcome::Set(_) => "set",
-            Outcome::AlreadySet(_) => "already_set",
-            Outcome::NoNode(_) => "node_not_found",
-            Outcome::Conflict { .. } => "conflict",
-            Outcome::NoKubeconfig => "no_kubeconfig",
-            Outcome::Skipped(_) => "backoff",
-            Outcome::Invalid(_) => "kubeconfig_invalid",
-            Outcome::Failed(_) => "unavailable",
-        }
+fn unavailable(e: &WorkloadError) -> NodeOutcome {
+    NodeOutcome::Unavailable {
+        message: e.to_string(),
     }
 }
 
@@ -291,9 +200,9 @@ async fn bounded<T>(
     }
 }
 
-/// The hostname and FQDN MAAS showed for the machine's system_id, else the
-/// status's hostname.
-fn names_of(obj: &MaasMachine, maas: &lc::MaasView) -> (String, String) {
+/// What the Node sync needs of the MaasMachine (observation only: the
+/// machine MAAS showed for the recorded system_id, else nothing).
+fn observe_machine(obj: &MaasMachine, cluster: Option<&str>, maas: &lc::MaasView) -> NodeMachine {
     let sid = obj.spec.system_id.clone().unwrap_or_default();
     let view = maas
         .lookups
@@ -303,31 +212,28 @@ fn names_of(obj: &MaasMachine, maas: &lc::MaasView) -> (String, String) {
             lc::Lookup::NotFound => None,
         })
         .or_else(|| maas.by_marker.iter().find(|v| v.system_id == sid));
-    let status_host = obj
-        .status
-        .as_ref()
-        .and_then(|s| s.hostname.clone())
+    let status = obj.status.as_ref();
+    let status_host = status
+        .and_then(|s| s.hostname.as_deref())
         .unwrap_or_default();
-    match view {
-        Some(v) if !v.hostname.is_empty() => (v.hostname.clone(), v.fqdn.clone()),
-        Some(v) => (status_host, v.fqdn.clone()),
-        None => (status_host, String::new()),
+    NodeMachine {
+        deleting: obj.metadata.deletion_timestamp.is_some(),
+        provisioned: status
+            .and_then(|s| s.initialization.as_ref())
+            .and_then(|i| i.provisioned)
+            == Some(true),
+        provider_id: obj.spec.provider_id.clone().unwrap_or_default(),
+        cluster: cluster.unwrap_or_default().to_owned(),
+        names: node::host_names(view, status_host),
     }
-}
-
-fn provisioned(obj: &MaasMachine) -> bool {
-    obj.status
-        .as_ref()
-        .and_then(|s| s.initialization.as_ref())
-        .and_then(|i| i.provisioned)
-        == Some(true)
 }
 
 /// After a MaasMachine reconcile: makes sure the workload Node of a
 /// provisioned machine carries its providerID, reports it, and returns when
 /// to look again (`None`: nothing to wait for). Never fails the reconcile.
 ///
-/// `maas`: what this reconcile read from MAAS (for the FQDN).
+/// `maas`: what this reconcile read from MAAS (for the FQDN). The decisions
+/// are `machine_lifecycle::node`'s; this observes and executes.
 pub async fn sync_node(
     ctx: &Context,
     obj: &MaasMachine,
@@ -335,20 +241,15 @@ pub async fn sync_node(
     maas: &lc::MaasView,
 ) -> Option<Duration> {
     let key = key_of(obj);
-    if obj.metadata.deletion_timestamp.is_some() {
-        ctx.workload.forget_machine(&key);
-        return None;
-    }
-    let provider_id = obj.spec.provider_id.clone().unwrap_or_default();
-    let cluster = cluster.filter(|c| !c.is_empty())?;
-    if !provisioned(obj) || provider_id.is_empty() {
-        return None;
-    }
-    let (hostname, fqdn) = names_of(obj, maas);
-    let names = node_name_candidates(&hostname, &fqdn);
-    if names.is_empty() {
-        return None;
-    }
+    let machine = observe_machine(obj, cluster, maas);
+    let names = match node::start(&machine) {
+        NodeStart::Forget => {
+            ctx.workload.forget_machine(&key);
+            return None;
+        }
+        NodeStart::Idle => return None,
+        NodeStart::Sync { names } => names,
+    };
     let cfg = &ctx.config;
     // The whole step is bounded too: a slow Secret read or client build
     // cannot hold the reconcile either.
@@ -357,107 +258,67 @@ pub async fn sync_node(
         .saturating_mul(u32::try_from(names.len() + 2).unwrap_or(4));
     let outcome = match tokio::time::timeout(
         limit,
-        find_and_patch(ctx, obj, cluster, &names, &provider_id),
+        find_and_patch(ctx, obj, &machine.cluster, &names, &machine.provider_id),
     )
     .await
     {
         Ok(o) => o,
-        Err(_) => Outcome::Failed(WorkloadError::Unavailable {
+        Err(_) => unavailable(&WorkloadError::Unavailable {
             action: "sync Node providerID".into(),
             reason: format!("no answer within {limit:?}"),
         }),
     };
-    ctx.metrics.workload_sync(outcome.metric());
+    ctx.metrics.workload_sync(metric(&outcome));
     ctx.metrics.workload_clients(ctx.workload.len());
     tracing::debug!(outcome = ?outcome, "workload Node providerID");
-    let retry = |n: u32| backoff(cfg.workload_retry, cfg.workload_retry_max, n, None);
-    let (update, event, requeue) = match &outcome {
-        Outcome::Set(node) | Outcome::AlreadySet(node) => {
-            ctx.workload.machine_ok(&key);
-            let set_now = matches!(outcome, Outcome::Set(_));
-            (
-                Some(lc::ConditionUpdate::new(
-                    NODE_PROVIDER_ID_SET,
-                    lc::ConditionStatus::True,
-                    REASON_PROVIDER_ID_SET,
-                    format!("Node {node} has providerID {provider_id}"),
-                )),
-                set_now.then(|| {
-                    (
-                        false,
-                        "NodeProviderIDSet",
-                        format!("set providerID {provider_id} on workload Node {node}"),
-                    )
-                }),
-                None,
-            )
-        }
-        Outcome::NoNode(tried) => (
-            Some(lc::ConditionUpdate::new(
-                NODE_PROVIDER_ID_SET,
-                lc::ConditionStatus::False,
-                REASON_WAITING_FOR_NODE,
-                format!("no workload Node named {}", tried.join(" or ")),
-            )),
-            None,
-            Some(retry(ctx.workload.machine_failed(&key))),
-        ),
-        Outcome::Conflict { node, found } => {
-            let message = format!(
-                "workload Node {node} has providerID {found}, not {provider_id}; left unchanged"
-            );
-            (
-                Some(lc::ConditionUpdate::new(
-                    NODE_PROVIDER_ID_SET,
-                    lc::ConditionStatus::False,
-                    REASON_PROVIDER_ID_CONFLICT,
-                    message.clone(),
-                )),
-                Some((true, "NodeProviderIDConflict", message)),
-                Some(cfg.workload_retry_max),
-            )
-        }
-        Outcome::NoKubeconfig => (None, None, Some(cfg.workload_retry_max)),
-        Outcome::Skipped(wait) => (None, None, Some(*wait)),
-        Outcome::Invalid(e) => (
-            Some(lc::ConditionUpdate::new(
-                NODE_PROVIDER_ID_SET,
-                lc::ConditionStatus::False,
-                REASON_KUBECONFIG_INVALID,
-                e.to_string(),
-            )),
-            Some((true, REASON_KUBECONFIG_INVALID, e.to_string())),
-            Some(cfg.workload_retry_max),
-        ),
-        Outcome::Failed(e) => (
-            Some(lc::ConditionUpdate::new(
-                NODE_PROVIDER_ID_SET,
-                lc::ConditionStatus::False,
-                REASON_WORKLOAD_API_UNAVAILABLE,
-                e.to_string(),
-            )),
-            Some((true, REASON_WORKLOAD_API_UNAVAILABLE, e.to_string())),
-            Some(retry(ctx.workload.machine_failed(&key))),
-        ),
-    };
-    if let Some(update) = update {
+    let plan = node::plan(
+        &NodeObservation {
+            provider_id: machine.provider_id,
+            outcome,
+            failures: ctx.workload.machine_failures(&key),
+        },
+        &node_config(ctx),
+    );
+    execute(ctx, obj, &key, plan).await
+}
+
+/// The Node sync's timing from the controller's configuration.
+fn node_config(ctx: &Context) -> NodeConfig {
+    NodeConfig {
+        retry: retry_backoff(ctx),
+    }
+}
+
+fn retry_backoff(ctx: &Context) -> lc::Backoff {
+    lc::Backoff::new(ctx.config.workload_retry, ctx.config.workload_retry_max)
+}
+
+/// Executes a [`NodePlan`] in its order: failure tally, condition, Event,
+/// requeue.
+async fn execute(ctx: &Context, obj: &MaasMachine, key: &str, plan: NodePlan) -> Option<Duration> {
+    match plan.failures {
+        FailureTally::Reset => ctx.workload.machine_ok(key),
+        FailureTally::Increment => ctx.workload.machine_failed(key),
+        FailureTally::Keep => {}
+    }
+    if let Some(update) = plan.condition {
         match write_condition(ctx, obj, update).await {
             Ok(changed) => {
-                // Events on transitions only (and on every patch we made).
-                if let Some((warning, reason, note)) = event
-                    && (changed || matches!(outcome, Outcome::Set(_)))
+                if let Some(event) = plan.event
+                    && (changed || event.when == EmitWhen::Always)
                 {
-                    ctx.event(obj, warning, reason, "SyncNodeProviderID", note)
+                    let warning = event.kind == EventKind::Warning;
+                    ctx.event(obj, warning, event.reason, event.action, event.note)
                         .await;
                 }
             }
             Err(e) => {
                 tracing::debug!(error = %e, "cannot write the NodeProviderIDSet condition; retrying");
-                return Some(cfg.workload_retry);
+                return Some(plan.requeue_if_write_fails);
             }
         }
     }
-    requeue
+    plan.requeue
 }
 
 /// Writes `update` into the MaasMachine's conditions when it changes the
@@ -478,7 +339,7 @@ async fn write_condition(
     }) {
         return Ok(false);
     }
-    let now = crate::machine::now();
+    let now = crate::clock::now();
     status.conditions = conditions_to_k8s(&lc::apply_conditions(
         &conditions_from_k8s(&status.conditions),
         &[update],
@@ -495,7 +356,7 @@ async fn write_condition(
 }
 
 /// The cached client of `ns/cluster`, rebuilt when the Secret changed.
-async fn client_for(ctx: &Context, ns: &str, cluster: &str) -> Result<Client, Outcome> {
+async fn client_for(ctx: &Context, ns: &str, cluster: &str) -> Result<Client, NodeOutcome> {
     let key = format!("{ns}/{cluster}");
     let name = kubeconfig_secret_name(cluster);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
@@ -503,10 +364,10 @@ async fn client_for(ctx: &Context, ns: &str, cluster: &str) -> Result<Client, Ou
         Ok(Some(s)) => s,
         Ok(None) => {
             ctx.workload.forget(&key);
-            return Err(Outcome::NoKubeconfig);
+            return Err(NodeOutcome::NoKubeconfig);
         }
         Err(e) => {
-            return Err(Outcome::Invalid(WorkloadError::Kubeconfig {
+            return Err(invalid(&WorkloadError::Kubeconfig {
                 secret: name,
                 reason: format!("cannot read it: {e}"),
             }));
@@ -521,11 +382,11 @@ async fn client_for(ctx: &Context, ns: &str, cluster: &str) -> Result<Client, Ou
             if let Some(until) = entry.down_until {
                 let now = Instant::now();
                 if until > now {
-                    return Err(Outcome::Skipped(until - now));
+                    return Err(NodeOutcome::ClusterBackoff { wait: until - now });
                 }
             }
             return entry.client.clone().map_err(|reason| {
-                Outcome::Invalid(WorkloadError::Kubeconfig {
+                invalid(&WorkloadError::Kubeconfig {
                     secret: name,
                     reason,
                 })
@@ -553,7 +414,7 @@ async fn client_for(ctx: &Context, ns: &str, cluster: &str) -> Result<Client, Ou
         },
     );
     built.map_err(|reason| {
-        Outcome::Invalid(WorkloadError::Kubeconfig {
+        invalid(&WorkloadError::Kubeconfig {
             secret: name,
             reason,
         })
@@ -563,7 +424,7 @@ async fn client_for(ctx: &Context, ns: &str, cluster: &str) -> Result<Client, Ou
 /// Records the answer of cluster `key`'s API: a failure starts or extends
 /// its back-off, anything else ends it.
 fn cluster_answered(ctx: &Context, key: &str, ok: bool) {
-    let cfg = &ctx.config;
+    let retry = retry_backoff(ctx);
     let mut clusters = ctx.workload.clusters.lock();
     if let Some(e) = clusters.get_mut(key) {
         if ok {
@@ -571,7 +432,7 @@ fn cluster_answered(ctx: &Context, key: &str, ok: bool) {
             e.down_until = None;
         } else {
             e.failures = e.failures.saturating_add(1);
-            let wait = backoff(cfg.workload_retry, cfg.workload_retry_max, e.failures, None);
+            let wait = retry.after(e.failures);
             e.down_until = Some(Instant::now() + wait);
         }
     }
@@ -583,7 +444,7 @@ async fn find_and_patch(
     cluster: &str,
     names: &[String],
     provider_id: &str,
-) -> Outcome {
+) -> NodeOutcome {
     let ns = obj.namespace().unwrap_or_default();
     let client = match client_for(ctx, &ns, cluster).await {
         Ok(c) => c,
@@ -602,13 +463,15 @@ async fn find_and_patch(
             Ok(None) => {}
             Err(e) => {
                 cluster_answered(ctx, &key, !matches!(e, WorkloadError::Unavailable { .. }));
-                return Outcome::Failed(e);
+                return unavailable(&e);
             }
         }
     }
     cluster_answered(ctx, &key, true);
     let Some(node) = found else {
-        return Outcome::NoNode(names.to_vec());
+        return NodeOutcome::NoNode {
+            tried: names.to_vec(),
+        };
     };
     let node_name = node.name_any();
     let current = node
@@ -616,14 +479,15 @@ async fn find_and_patch(
         .as_ref()
         .and_then(|s| s.provider_id.clone())
         .unwrap_or_default();
-    if current == provider_id {
-        return Outcome::AlreadySet(node_name);
-    }
-    if !current.is_empty() {
-        return Outcome::Conflict {
-            node: node_name,
-            found: current,
-        };
+    match node::check_node(&current, provider_id) {
+        NodeCheck::AlreadySet => return NodeOutcome::AlreadySet { node: node_name },
+        NodeCheck::Conflict { found } => {
+            return NodeOutcome::Conflict {
+                node: node_name,
+                found,
+            };
+        }
+        NodeCheck::Patch => {}
     }
     // Guarded by resourceVersion: a providerID written meanwhile is not overwritten.
     let patch = json!({
@@ -639,13 +503,13 @@ async fn find_and_patch(
     {
         Ok(_) => {
             tracing::info!(node = %node_name, provider_id, "set the workload Node's providerID");
-            Outcome::Set(node_name)
+            NodeOutcome::Set { node: node_name }
         }
         Err(e) => {
             if matches!(e, WorkloadError::Unavailable { .. }) {
                 cluster_answered(ctx, &key, false);
             }
-            Outcome::Failed(e)
+            unavailable(&e)
         }
     }
 }
@@ -653,21 +517,6 @@ async fn find_and_patch(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn candidates_are_lowercased_hostname_then_fqdn_then_short_name() {
-        assert_eq!(
-            node_name_candidates("Node-1", "Node-1.MAAS.example."),
-            ["node-1", "node-1.maas.example"]
-        );
-        assert_eq!(
-            node_name_candidates("web-3.lab", "web-3.lab.example"),
-            ["web-3.lab", "web-3.lab.example", "web-3"]
-        );
-        assert_eq!(node_name_candidates("a", "a"), ["a"]);
-        assert_eq!(node_name_candidates("", "x.example"), ["x.example"]);
-        assert!(node_name_candidates(" ", "").is_empty());
-    }
 
     #[test]
     fn secret_name_follows_capi() {

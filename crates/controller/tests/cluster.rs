@@ -455,7 +455,28 @@ async fn externally_managed_clusters_are_left_alone_and_templates_get_capacity()
         .create(&PostParams::default(), &t)
         .await
         .unwrap();
+    // An in-memory template asking for less than the floor (16 GiB by
+    // default): its capacity is what the allocation will really ask for.
+    let in_memory: MaasMachineTemplate = serde_json::from_value(json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "MaasMachineTemplate",
+        "metadata": {"name": "in-memory"},
+        "spec": {"template": {"spec": {"image": "jammy", "minMemory": 4096, "ephemeral": true}}}}))
+    .unwrap();
+    w.api::<MaasMachineTemplate>()
+        .create(&PostParams::default(), &in_memory)
+        .await
+        .unwrap();
     let ctrl = w.controller(Some(creds(&sim)));
+    eventually(30, "in-memory template status", || async {
+        let t = w
+            .api::<MaasMachineTemplate>()
+            .get("in-memory")
+            .await
+            .unwrap();
+        t.status
+            .is_some_and(|s| s.capacity.get("memory").map(|q| q.0.as_str()) == Some("16384Mi"))
+    })
+    .await;
     eventually(30, "template status", || async {
         let t = w.api::<MaasMachineTemplate>().get("workers").await.unwrap();
         t.status.is_some_and(|s| {

@@ -88,27 +88,9 @@ pub(crate) fn first_cert_der(pem: &str) -> Result<Vec<u8>, LxdError> {
 }
 
 /// A string that must never be logged: a trust password or a private key.
-/// `Debug` prints `<redacted>`; read it with [`Secret::expose`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret value itself. Only pass it to where it is needed.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+/// `Debug` prints `<redacted>`; read it with [`Secret::expose`]. The one
+/// redacting type of capmaas, shared with `maas-api`.
+pub use capmaas_secret::Secret;
 
 /// A TLS client identity: a certificate and its private key, in PEM.
 ///
@@ -246,7 +228,7 @@ mod tests {
         assert!(!dbg.contains("PRIVATE KEY"), "{dbg}");
         assert!(dbg.contains(&id.fingerprint().to_hex()));
         let s = Secret::new("hunter2");
-        assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
+        assert_eq!(format!("{s:?}"), "<redacted>");
         assert_eq!(s.expose(), "hunter2");
     }
 

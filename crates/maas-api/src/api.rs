@@ -9,14 +9,14 @@ use async_trait::async_trait;
 use crate::client::MaasClient;
 use crate::error::Error;
 use crate::models::{
-    ComposedMachine, DnsResource, Domain, EventsPage, Fabric, Interface, IpAddress, Machine,
-    PowerState, ResourcePool, Subnet, Tag, TagNodesUpdate, User, Version, VmHost, VmHostParameters,
-    Zone,
+    ComposedMachine, DnsResource, DnsResourceRecord, Domain, EventsPage, Fabric, Interface,
+    IpAddress, Machine, PowerState, ResourcePool, Subnet, Tag, TagNodesUpdate, User, Version,
+    VmHost, VmHostParameters, Zone,
 };
 use crate::params::{
-    AllocateParams, ComposeParams, DeployParams, DnsResourceFilter, DnsResourceParams, EventQuery,
-    LinkSubnetParams, MachineFilter, PowerOffParams, ReleaseParams, ReserveIpParams,
-    TagCreateParams, VmHostCreateParams,
+    AllocateParams, ComposeParams, DeployParams, DnsResourceFilter, DnsResourceParams,
+    DnsResourceRecordFilter, DnsResourceRecordParams, EventQuery, LinkSubnetParams, MachineFilter,
+    PowerOffParams, ReleaseParams, ReserveIpParams, TagCreateParams, VmHostCreateParams,
 };
 
 /// The MAAS operations a Cluster API controller needs. Object-safe (`Arc<dyn MaasApi>`).
@@ -114,6 +114,28 @@ pub trait MaasApi: Send + Sync {
 
     /// Delete a DNS resource.
     async fn delete_dns_resource(&self, id: i64) -> Result<(), Error>;
+
+    /// List DNS resource records (TXT, CNAME, ...).
+    async fn list_dns_resource_records(
+        &self,
+        filter: &DnsResourceRecordFilter,
+    ) -> Result<Vec<DnsResourceRecord>, Error>;
+
+    /// Create a DNS resource record (and its DNS resource when missing).
+    async fn create_dns_resource_record(
+        &self,
+        params: &DnsResourceRecordParams,
+    ) -> Result<DnsResourceRecord, Error>;
+
+    /// Update a DNS resource record.
+    async fn update_dns_resource_record(
+        &self,
+        id: i64,
+        params: &DnsResourceRecordParams,
+    ) -> Result<DnsResourceRecord, Error>;
+
+    /// Delete a DNS resource record.
+    async fn delete_dns_resource_record(&self, id: i64) -> Result<(), Error>;
 
     /// List VM hosts.
     async fn list_vm_hosts(&self) -> Result<Vec<VmHost>, Error>;
@@ -304,6 +326,32 @@ impl MaasApi for MaasClient {
 
     async fn delete_dns_resource(&self, id: i64) -> Result<(), Error> {
         MaasClient::delete_dns_resource(self, id).await
+    }
+
+    async fn list_dns_resource_records(
+        &self,
+        filter: &DnsResourceRecordFilter,
+    ) -> Result<Vec<DnsResourceRecord>, Error> {
+        MaasClient::list_dns_resource_records(self, filter).await
+    }
+
+    async fn create_dns_resource_record(
+        &self,
+        params: &DnsResourceRecordParams,
+    ) -> Result<DnsResourceRecord, Error> {
+        MaasClient::create_dns_resource_record(self, params).await
+    }
+
+    async fn update_dns_resource_record(
+        &self,
+        id: i64,
+        params: &DnsResourceRecordParams,
+    ) -> Result<DnsResourceRecord, Error> {
+        MaasClient::update_dns_resource_record(self, id, params).await
+    }
+
+    async fn delete_dns_resource_record(&self, id: i64) -> Result<(), Error> {
+        MaasClient::delete_dns_resource_record(self, id).await
     }
 
     async fn list_vm_hosts(&self) -> Result<Vec<VmHost>, Error> {

@@ -76,10 +76,10 @@ pub use form::{InterfaceSpec, StorageSpec};
 pub use models::*;
 pub use observer::{RequestEvent, RequestObserver};
 pub use params::{
-    AllocateParams, ComposeParams, DeployParams, DnsResourceFilter, DnsResourceParams, EventLevel,
-    EventQuery, LinkMode, LinkSubnetParams, MachineFilter, PowerOffParams, ReleaseParams,
-    ReserveIpParams, Secret, StopMode, TagCreateParams, UserData, VmHostCreateParams, VmHostType,
-    VmHostUpdateParams,
+    AllocateParams, ComposeParams, DeployParams, DnsResourceFilter, DnsResourceParams,
+    DnsResourceRecordFilter, DnsResourceRecordParams, EventLevel, EventQuery, LinkMode,
+    LinkSubnetParams, MachineFilter, PowerOffParams, ReleaseParams, ReserveIpParams, Secret,
+    StopMode, TagCreateParams, UserData, VmHostCreateParams, VmHostType, VmHostUpdateParams,
 };
 pub use retry::{Idempotency, RetryPolicy, may_retry};
 pub use tls::parse_ca_bundle;

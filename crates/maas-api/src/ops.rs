@@ -8,14 +8,15 @@ use crate::client::{Call, MaasClient, seg};
 use crate::error::Error;
 use crate::form::Form;
 use crate::models::{
-    ComposedMachine, DnsResource, Domain, EventsPage, Fabric, Interface, IpAddress, Machine,
-    PowerState, ResourcePool, Subnet, Tag, TagNodesUpdate, User, Version, VmHost, VmHostParameters,
-    Zone,
+    ComposedMachine, DnsResource, DnsResourceRecord, Domain, EventsPage, Fabric, Interface,
+    IpAddress, Machine, PowerState, ResourcePool, Subnet, Tag, TagNodesUpdate, User, Version,
+    VmHost, VmHostParameters, Zone,
 };
 use crate::params::{
-    AllocateParams, ComposeParams, DeployParams, DnsResourceFilter, DnsResourceParams, EventQuery,
-    LinkSubnetParams, MachineFilter, PowerOffParams, ReleaseParams, ReserveIpParams,
-    TagCreateParams, VmHostCreateParams, VmHostUpdateParams,
+    AllocateParams, ComposeParams, DeployParams, DnsResourceFilter, DnsResourceParams,
+    DnsResourceRecordFilter, DnsResourceRecordParams, EventQuery, LinkSubnetParams, MachineFilter,
+    PowerOffParams, ReleaseParams, ReserveIpParams, TagCreateParams, VmHostCreateParams,
+    VmHostUpdateParams,
 };
 
 fn comment_form(comment: Option<&str>) -> Form {
@@ -386,6 +387,48 @@ impl MaasClient {
     pub async fn delete_dns_resource(&self, id: i64) -> Result<(), Error> {
         self.empty(Call::delete("dnsresources/{id}/", seg!["dnsresources", id]))
             .await
+    }
+
+    /// `GET dnsresourcerecords/`.
+    pub async fn list_dns_resource_records(
+        &self,
+        filter: &DnsResourceRecordFilter,
+    ) -> Result<Vec<DnsResourceRecord>, Error> {
+        let call =
+            Call::get("dnsresourcerecords/", seg!["dnsresourcerecords"]).query(filter.to_form());
+        self.json(call).await
+    }
+
+    /// `POST dnsresourcerecords/` (admin): the record, on the DNS resource of its name
+    /// (created by MAAS when missing).
+    pub async fn create_dns_resource_record(
+        &self,
+        params: &DnsResourceRecordParams,
+    ) -> Result<DnsResourceRecord, Error> {
+        let call =
+            Call::post("dnsresourcerecords/", seg!["dnsresourcerecords"]).body(params.to_form());
+        self.json(call).await
+    }
+
+    /// `PUT dnsresourcerecords/{id}/` (admin): fields not given keep their values.
+    pub async fn update_dns_resource_record(
+        &self,
+        id: i64,
+        params: &DnsResourceRecordParams,
+    ) -> Result<DnsResourceRecord, Error> {
+        let call = Call::put("dnsresourcerecords/{id}/", seg!["dnsresourcerecords", id])
+            .body(params.to_form());
+        self.json(call).await
+    }
+
+    /// `DELETE dnsresourcerecords/{id}/` (admin): MAAS also deletes the DNS resource
+    /// when it has no other record and no address.
+    pub async fn delete_dns_resource_record(&self, id: i64) -> Result<(), Error> {
+        self.empty(Call::delete(
+            "dnsresourcerecords/{id}/",
+            seg!["dnsresourcerecords", id],
+        ))
+        .await
     }
 
     /// `GET domains/`.

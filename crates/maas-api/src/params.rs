@@ -13,39 +13,9 @@ use crate::form::Form;
 use crate::form::{InterfaceSpec, StorageSpec, encode_interfaces, encode_storage};
 use crate::models::MachineStatus;
 
-/// A secret string (password, private key, license key). `Debug` shows `<redacted>`.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret text.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Secret(s.to_owned())
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Secret(s)
-    }
-}
+/// A secret string (password, private key, license key). `Debug` shows `<redacted>`: the one
+/// redacting type of capmaas, shared with `lxd-host`.
+pub use capmaas_secret::Secret;
 
 /// Cloud-init user data. Sent base64-encoded as a plain multipart field (MAAS decodes valid
 /// base64 when it serves it). `Debug` shows only the size.
@@ -866,6 +836,65 @@ impl DnsResourceFilter {
             .opt("name", self.name.as_ref())
             .opt("rrtype", self.rrtype.as_ref())
             .flag("all", self.all);
+        f
+    }
+}
+
+/// Parameters of `POST dnsresourcerecords/` and `PUT dnsresourcerecords/{id}/` (admin).
+/// A create names the record by `name` + `domain`, or by `fqdn` (MAAS splits it with a
+/// regex that misreads some names; prefer `name` + `domain`), and needs `rrtype` and
+/// `rrdata`; MAAS creates the DNS resource when the name has none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsResourceRecordParams {
+    /// `fqdn` (ignored when `name` or `domain` is given).
+    pub fqdn: Option<String>,
+    /// `name`: the label within the domain.
+    pub name: Option<String>,
+    /// `domain` (name or id).
+    pub domain: Option<String>,
+    /// `rrtype`: `TXT`, `CNAME`, `MX`, `NS`, `SRV`, `SSHFP`.
+    pub rrtype: Option<String>,
+    /// `rrdata`.
+    pub rrdata: Option<String>,
+    /// `ttl`.
+    pub ttl: Option<u32>,
+}
+
+impl DnsResourceRecordParams {
+    /// The body fields.
+    pub(crate) fn to_form(&self) -> Form {
+        let mut f = Form::new();
+        f.opt("fqdn", self.fqdn.as_ref())
+            .opt("name", self.name.as_ref())
+            .opt("domain", self.domain.as_ref())
+            .opt("rrtype", self.rrtype.as_ref())
+            .opt("rrdata", self.rrdata.as_ref())
+            .opt("ttl", self.ttl);
+        f
+    }
+}
+
+/// Filters of `GET dnsresourcerecords/`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsResourceRecordFilter {
+    /// `fqdn`.
+    pub fqdn: Option<String>,
+    /// `domain`.
+    pub domain: Option<String>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `rrtype` (exact: MAAS stores types in upper case).
+    pub rrtype: Option<String>,
+}
+
+impl DnsResourceRecordFilter {
+    /// The query fields.
+    pub(crate) fn to_form(&self) -> Form {
+        let mut f = Form::new();
+        f.opt("fqdn", self.fqdn.as_ref())
+            .opt("domain", self.domain.as_ref())
+            .opt("name", self.name.as_ref())
+            .opt("rrtype", self.rrtype.as_ref());
         f
     }
 }

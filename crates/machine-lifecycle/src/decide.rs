@@ -13,6 +13,7 @@ use crate::conditions::{
 use crate::image::{ImageRef, valid_hwe_kernel};
 use crate::maas::{Lookup, MaasMachineView, MaasStatus, PowerState};
 use crate::marker::{ANNOTATION_OWNER, OwnerMarker};
+use crate::memory::MemoryRequest;
 use crate::ownership::{MarkerAnswer, check_marker_answer, proven_ours};
 use crate::view::{
     CapiMachineView, ClusterView, EraseMode, LifecycleConfig, Observation, Progress, ReleaseRecord,
@@ -132,10 +133,7 @@ fn grow(
     failures: u32,
     retry_after: Option<Duration>,
 ) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
-    let cap = cfg.capacity_backoff_max.max(base);
-    let d = base.saturating_mul(1u32 << exp).min(cap);
-    retry_after.map_or(d, |r| d.max(r))
+    crate::Backoff::new(base, cfg.capacity_backoff_max.max(base)).honouring(failures, retry_after)
 }
 
 /// MAAS could not be observed (or the MAAS client could not be built): what
@@ -438,10 +436,7 @@ fn secs(d: Duration) -> String {
 }
 
 fn backoff(cfg: &LifecycleConfig, failures: u32) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
-    cfg.capacity_backoff
-        .saturating_mul(1u32 << exp)
-        .min(cfg.capacity_backoff_max)
+    crate::Backoff::new(cfg.capacity_backoff, cfg.capacity_backoff_max).after(failures)
 }
 
 fn status_rank(s: MaasStatus) -> u8 {
@@ -1112,14 +1107,12 @@ impl<'a> Decider<'a> {
         let spec = &self.obs.infra.spec;
         let non_empty =
             |s: &Option<String>| s.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
-        let mut min_memory_mib = spec.min_memory_mib;
-        if spec.ephemeral {
-            min_memory_mib = Some(
-                min_memory_mib
-                    .unwrap_or(0)
-                    .max(self.cfg.ephemeral_min_memory_mib),
-            );
-        }
+        let min_memory_mib = MemoryRequest::decide(
+            spec.min_memory_mib,
+            spec.ephemeral,
+            self.cfg.ephemeral_min_memory_mib,
+        )
+        .min_memory_mib;
         let zone = non_empty(&machine.failure_domain).or_else(|| non_empty(&spec.failure_domain));
         let req = AllocateRequest {
             agent_name: marker.render(),

@@ -52,6 +52,7 @@
 
 mod action;
 mod address;
+mod backoff;
 mod cache;
 mod cluster;
 mod conditions;
@@ -59,8 +60,11 @@ mod decide;
 mod image;
 mod maas;
 mod marker;
+mod memory;
+pub mod node;
 mod orphans;
 mod ownership;
+pub mod static_ip;
 mod time;
 mod view;
 
@@ -69,13 +73,15 @@ pub use action::{
     ReleaseRequest, StaticIpRequest, Wait,
 };
 pub use address::{Address, AddressType, is_public, machine_addresses};
+pub use backoff::Backoff;
 pub use cache::{
     CachedMachine, FreshReads, Memory, ReadPlan, assemble, confirmation_needed, machines_needed,
     may_carry_agent_name, plan_reads,
 };
 pub use cluster::{
-    CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, api_server_port, credentials_move_labels,
-    desired_dns_ips,
+    CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, DNS_OWNER_PREFIX, DnsInputs, DnsOwnership,
+    DnsPlan, DnsRecordView, api_server_port, credentials_move_labels, decide_dns, desired_dns_ips,
+    dns_needs_lookup, dns_owner_marker, dns_owner_of, dns_ownership,
 };
 pub use conditions::{
     Condition, ConditionStatus, ConditionUpdate, MACHINE_DEPLOYED, PAUSED, READY, apply_conditions,
@@ -93,6 +99,7 @@ pub use marker::{
     ANNOTATION_CLUSTER, ANNOTATION_MACHINE, ANNOTATION_OWNER, MARKER_PREFIX, MAX_MARKER_LEN,
     MarkerError, NamePart, OwnerMarker, ParsedMarker, valid_workload_annotation_key,
 };
+pub use memory::MemoryRequest;
 pub use orphans::{LiveMaasMachine, Orphan, OrphanPolicy, SweepPlan, sweep};
 pub use ownership::{MarkerAnswer, check_marker_answer, inconsistent_with_filter, proven_ours};
 pub use time::Timestamp;

@@ -21,6 +21,29 @@ pub struct ResourceRecord {
     pub rrdata: String,
 }
 
+/// A DNS resource record (`dnsresourcerecords/{id}/`): a TXT, CNAME, MX,
+/// NS, SRV or SSHFP record of a DNS resource.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DnsResourceRecord {
+    /// Numeric id.
+    pub id: i64,
+    /// Fully qualified name of its DNS resource.
+    #[serde(deserialize_with = "de::null_default")]
+    pub fqdn: String,
+    /// TTL (`None`: the domain's).
+    pub ttl: Option<i64>,
+    /// Type, upper case (`TXT`).
+    #[serde(deserialize_with = "de::null_default")]
+    pub rrtype: String,
+    /// Data (everything right of the type).
+    #[serde(deserialize_with = "de::null_default")]
+    pub rrdata: String,
+    /// Resource URI.
+    #[serde(deserialize_with = "de::null_default")]
+    pub resource_uri: String,
+}
+
 /// A DNS resource (`dnsresources/{id}/`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -47,6 +70,15 @@ impl DnsResource {
     /// The addresses as text.
     pub fn ips(&self) -> Vec<&str> {
         self.ip_addresses.iter().map(|a| a.ip.as_str()).collect()
+    }
+
+    /// The data of its records of type `rrtype` (`TXT`; case-insensitive).
+    pub fn records_of(&self, rrtype: &str) -> Vec<&str> {
+        self.resource_records
+            .iter()
+            .filter(|r| r.rrtype.eq_ignore_ascii_case(rrtype))
+            .map(|r| r.rrdata.as_str())
+            .collect()
     }
 }
 

@@ -12,7 +12,9 @@ mod version;
 mod vmhost;
 
 pub use machine::{BlockDevice, DefaultGateways, Gateway, Machine, NodeRef, NumaNode, PodRef};
-pub use misc::{DnsResource, Event, EventsPage, ResourceRecord, Tag, TagNodesUpdate};
+pub use misc::{
+    DnsResource, DnsResourceRecord, Event, EventsPage, ResourceRecord, Tag, TagNodesUpdate,
+};
 pub use network::{
     Domain, Fabric, Interface, IpAddress, Link, ResourcePool, Subnet, User, Vlan, Zone,
 };

@@ -563,14 +563,54 @@ pub(crate) fn dnsresource(st: &State, d: &DnsResource) -> Value {
         .filter_map(|i| st.ips.get(i))
         .map(|r| ip(st, r))
         .collect();
+    let records: Vec<Value> = st
+        .dnsdata_of(d.id)
+        .into_iter()
+        .map(|r| dnsdata_with_fqdn(r, &fqdn))
+        .collect();
     json!({
         "id": d.id,
         "fqdn": fqdn,
         "address_ttl": d.address_ttl,
         "ip_addresses": ips,
-        "resource_records": [],
+        "resource_records": records,
         "resource_uri": format!("{API}/dnsresources/{}/", d.id),
     })
+}
+
+/// The fqdn of a DNS resource: `<name>.<domain>`, or the domain for `@`.
+fn dnsresource_fqdn(st: &State, d: &DnsResource) -> String {
+    let domain = st
+        .domains
+        .get(&d.domain_id)
+        .map(|x| x.name.clone())
+        .unwrap_or_default();
+    if d.name == "@" {
+        domain
+    } else {
+        format!("{}.{}", d.name, domain)
+    }
+}
+
+fn dnsdata_with_fqdn(r: &DnsData, fqdn: &str) -> Value {
+    json!({
+        "id": r.id,
+        "fqdn": fqdn,
+        "ttl": r.ttl,
+        "rrtype": r.rrtype,
+        "rrdata": r.rrdata,
+        "resource_uri": format!("{API}/dnsresourcerecords/{}/", r.id),
+    })
+}
+
+/// A DNS resource record (`DISPLAYED_DNSDATA_FIELDS` and its URI).
+pub(crate) fn dnsdata(st: &State, r: &DnsData) -> Value {
+    let fqdn = st
+        .dnsresources
+        .get(&r.dnsresource_id)
+        .map(|d| dnsresource_fqdn(st, d))
+        .unwrap_or_default();
+    dnsdata_with_fqdn(r, &fqdn)
 }
 
 pub(crate) fn event(e: &Event) -> Value {

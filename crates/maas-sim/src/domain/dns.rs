@@ -291,6 +291,8 @@ impl State {
             return Err(MaasError::forbidden(""));
         }
         self.dnsresources.remove(&did);
+        // `DNSData.dnsresource` is `on_delete=CASCADE`.
+        self.dnsdata.retain(|_, r| r.dnsresource_id != did);
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 
 pub(crate) mod constraints;
 pub(crate) mod dns;
+pub(crate) mod dnsdata;
 pub(crate) mod error;
 #[cfg(test)]
 mod invariants;

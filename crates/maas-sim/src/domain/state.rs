@@ -107,6 +107,8 @@ pub(crate) struct State {
     pub(crate) pending: BTreeSet<(u64, u64)>,
     pub(crate) vmhosts: BTreeMap<u64, VmHost>,
     pub(crate) dnsresources: BTreeMap<u64, DnsResource>,
+    /// DNS resource records (`DNSData`), by id.
+    pub(crate) dnsdata: BTreeMap<u64, DnsData>,
     pub(crate) events: Vec<Event>,
     /// Architectures with boot images (MAAS's usable architectures: only
     /// these pass `arch` constraints, whatever the machines are).
@@ -133,6 +135,7 @@ struct Counters {
     pool: u64,
     domain: u64,
     dns: u64,
+    dnsdata: u64,
     result: u64,
     vm: u64,
 }
@@ -172,6 +175,7 @@ impl State {
             pending: BTreeSet::new(),
             vmhosts: BTreeMap::new(),
             dnsresources: BTreeMap::new(),
+            dnsdata: BTreeMap::new(),
             events: Vec::new(),
             usable_architectures: ["amd64/generic", "arm64/generic"]
                 .iter()
@@ -193,6 +197,7 @@ impl State {
                 pool: 0,
                 domain: 0,
                 dns: 1,
+                dnsdata: 1,
                 result: 1,
                 vm: 1,
             },
@@ -274,6 +279,12 @@ impl State {
     pub(crate) fn next_dns_id(&mut self) -> u64 {
         let id = self.next.dns;
         self.next.dns += 1;
+        id
+    }
+
+    pub(crate) fn next_dnsdata_id(&mut self) -> u64 {
+        let id = self.next.dnsdata;
+        self.next.dnsdata += 1;
         id
     }
 

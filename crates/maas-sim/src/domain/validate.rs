@@ -273,6 +273,86 @@ pub(crate) fn split_fqdn(fqdn: &str) -> Option<(String, String)> {
     None
 }
 
+/// `models.domain.validate_domain_name`, the validator `DNSData.clean`
+/// applies to MX and SRV targets and NS data: its one message, or `None`.
+pub(crate) fn model_domain_name(value: &str) -> Option<String> {
+    if py_len(value) > 255 {
+        return Some("Domain name length cannot exceed 255 characters.".to_string());
+    }
+    if !dollar_candidates(value).any(domain_namespec) {
+        let disallowed = value
+            .chars()
+            .any(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+        return Some(if disallowed {
+            "Domain name contains invalid characters.".to_string()
+        } else {
+            format!("Invalid domain name: {value}.")
+        });
+    }
+    (value == MAAS_INTERNAL_DOMAIN)
+        .then(|| "Domain name cannot duplicate maas internal domain name.".to_string())
+}
+
+/// `_` followed by a [`dns_label`]: `SRV_LABEL`.
+fn srv_label(l: &str) -> bool {
+    l.strip_prefix('_').is_some_and(dns_label)
+}
+
+/// Label lengths at the start of `s`, longest first (how the greedy
+/// `LABEL` backtracks), for which `ok` holds.
+fn prefixes(s: &str, ok: fn(&str) -> bool, max: usize) -> Vec<(&str, &str)> {
+    let ends: Vec<usize> = s
+        .char_indices()
+        .map(|(i, _)| i)
+        .skip(1)
+        .chain(std::iter::once(s.len()))
+        .take(max)
+        .collect();
+    ends.into_iter()
+        .rev()
+        .filter(|e| ok(&s[..*e]))
+        .map(|e| (&s[..e], &s[e..]))
+        .collect()
+}
+
+/// One character that the regex's unescaped `.` matches (not a newline).
+fn any_char(s: &str) -> Option<&str> {
+    let c = s.chars().next()?;
+    (c != '\n').then(|| &s[c.len_utf8()..])
+}
+
+/// `separate_fqdn(fqdn, "SRV")` when no domain has that exact name:
+/// `^(?P<name>SRV_LHS).(?P<domain>NAMESPEC)$` with `SRV_LHS =
+/// SRV_LABEL.SRV_LABEL(.LABEL)?` (unescaped dots: any character), tried in
+/// the regex's backtracking order. `None` when nothing matches.
+pub(crate) fn split_srv_fqdn(fqdn: &str) -> Option<(String, String)> {
+    fn domain_ok(rest: &str) -> Option<&str> {
+        dollar_candidates(rest).find(|d| domain_namespec(d))
+    }
+    for (_, r1) in prefixes(fqdn, srv_label, 65) {
+        let Some(r1) = any_char(r1) else { continue };
+        for (_, r2) in prefixes(r1, srv_label, 65) {
+            let name_len = |rest: &str| fqdn.len() - rest.len();
+            // The optional `(.LABEL)?` is tried present first.
+            if let Some(r2b) = any_char(r2) {
+                for (_, r3) in prefixes(r2b, dns_label, 64) {
+                    if let Some(r4) = any_char(r3)
+                        && let Some(d) = domain_ok(r4)
+                    {
+                        return Some((fqdn[..name_len(r3)].to_string(), d.to_string()));
+                    }
+                }
+            }
+            if let Some(r4) = any_char(r2)
+                && let Some(d) = domain_ok(r4)
+            {
+                return Some((fqdn[..name_len(r2)].to_string(), d.to_string()));
+            }
+        }
+    }
+    None
+}
+
 /// A tag definition as `TagForm.clean_definition` checks it with lxml's
 /// `etree.XPath`: empty is fine; otherwise the simulator finds the syntax
 /// errors a hand-written definition usually has — an unterminated string

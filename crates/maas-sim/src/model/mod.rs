@@ -696,6 +696,17 @@ pub(crate) struct DnsResource {
     pub(crate) ip_ids: Vec<u64>,
 }
 
+/// A DNS resource record (MAAS's `DNSData`): one non-address record
+/// (CNAME, MX, NS, SRV, SSHFP, TXT) of a DNS resource.
+#[derive(Debug, Clone)]
+pub(crate) struct DnsData {
+    pub(crate) id: u64,
+    pub(crate) dnsresource_id: u64,
+    pub(crate) ttl: Option<i64>,
+    pub(crate) rrtype: String,
+    pub(crate) rrdata: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

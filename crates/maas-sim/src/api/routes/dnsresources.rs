@@ -67,16 +67,21 @@ fn dnsresources_list(sh: &Api, c: &Ctx) -> HandlerResult {
             ),
             None => None,
         };
-        let rrtype = q.get("rrtype").map(|r| r.to_ascii_uppercase());
+        let rrtype = q.get("rrtype");
+        // `filter(dnsdata__rrtype=rrtype)`: a join on the resource's
+        // records (exact type; addresses are not records), one row per
+        // matching record.
         let mut records: Vec<&DnsResource> = st
             .dnsresources
             .values()
             .filter(|d| domain_id.map(|id| d.domain_id == id).unwrap_or(true))
             .filter(|d| name.as_ref().map(|n| &d.name == n).unwrap_or(true))
-            .filter(|d| match rrtype.as_deref() {
-                None => true,
-                Some("A") | Some("AAAA") => !d.ip_ids.is_empty(),
-                Some(_) => false,
+            .flat_map(|d| {
+                let rows = match rrtype {
+                    None => 1,
+                    Some(t) => st.dnsdata_of(d.id).iter().filter(|r| r.rrtype == t).count(),
+                };
+                std::iter::repeat_n(d, rows)
             })
             .collect();
         records.sort_by(|a, b| (a.domain_id, &a.name).cmp(&(b.domain_id, &b.name)));
@@ -98,6 +103,10 @@ fn dnsresources_list(sh: &Api, c: &Ctx) -> HandlerResult {
                 }
                 let rrs: Vec<Value> = ips
                     .iter()
+                    .filter(|ip| {
+                        let t = if ip.is_ipv4() { "A" } else { "AAAA" };
+                        rrtype.is_none_or(|want| want == t)
+                    })
                     .map(|ip| {
                         json!({
                             "ttl": null,
@@ -110,6 +119,9 @@ fn dnsresources_list(sh: &Api, c: &Ctx) -> HandlerResult {
                         })
                     })
                     .collect();
+                if rrs.is_empty() {
+                    continue;
+                }
                 out.push(json!({
                     "id": -1,
                     "fqdn": st.fqdn(m),

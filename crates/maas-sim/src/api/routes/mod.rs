@@ -2,6 +2,7 @@
 //! (`resources()`) and the handler functions behind them.
 
 mod account;
+mod dnsresourcerecords;
 mod dnsresources;
 mod domains;
 pub(crate) mod events;
@@ -107,6 +108,7 @@ pub(super) fn build_table() -> Vec<ResourceDef> {
         fabrics::resources(),
         subnets::resources(),
         ipaddresses::resources(),
+        dnsresourcerecords::resources(),
         dnsresources::resources(),
         domains::resources(),
         zones::resources(),
