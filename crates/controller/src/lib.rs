@@ -10,6 +10,9 @@
 //! * [`template`]: MaasMachineTemplate `status.capacity`/`nodeInfo`.
 //! * [`maas`]: MAAS clients cached per (endpoint, key digest) and the shared
 //!   per-endpoint poller that keeps MAAS load flat.
+//! * [`machine_cache`]: the shared MAAS machine cache of each endpoint (fed
+//!   by the poller and by MAAS's answers to our calls); what a reconcile
+//!   still reads from MAAS is decided in the lifecycle.
 //! * [`manager`]: runs everything in-process: [`Manager::spawn`] for tests
 //!   and embedding, [`Manager::run`] for the binary.
 //! * [`workload`]: the workload cluster: sets `Node.spec.providerID` of
@@ -51,6 +54,7 @@ pub mod kubeutil;
 pub mod leader;
 pub mod maas;
 pub mod machine;
+pub mod machine_cache;
 pub mod manager;
 pub mod metrics;
 pub mod orphans;
@@ -58,6 +62,7 @@ pub mod run;
 pub mod shutdown;
 pub mod staticip;
 pub mod template;
+pub mod triggers;
 pub mod workload;
 pub mod workload_clients;
 

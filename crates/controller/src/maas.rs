@@ -5,7 +5,9 @@
 //! waits on together with what it last saw. Once per `poll_interval` the
 //! poller lists ALL of them in one request (`GET machines/?id=a&id=b…`) and
 //! wakes only the MaasMachines whose machines changed (status or power
-//! state), through `Controller::reconcile_on`.
+//! state), through `Controller::reconcile_on`. Every machine it lists goes
+//! into the endpoint's [`MachineCache`], which reconciles read instead of
+//! asking MAAS again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -23,17 +25,8 @@ use crate::config::MaasCredentials;
 use crate::error::Error;
 use crate::metrics::Metrics;
 
-/// What the poller compares: MAAS status code and power state.
-pub type Fingerprint = String;
-
-/// Marks a machine MAAS no longer returns.
-pub const GONE: &str = "gone";
-
-/// The fingerprint of a machine as MAAS shows it.
-#[must_use]
-pub fn fingerprint(m: &maas_api::Machine) -> Fingerprint {
-    format!("{}|{}", m.status.code(), m.power_state.as_str())
-}
+use crate::machine_cache::MachineCache;
+pub use crate::machine_cache::{Fingerprint, GONE, fingerprint};
 
 /// Settings shared by every client.
 #[derive(Clone)]
@@ -63,6 +56,7 @@ pub struct MaasHandle {
     version: Mutex<Option<(Instant, machine_lifecycle::MaasVersion)>>,
     version_ttl: Duration,
     poller: Poller,
+    cache: Arc<MachineCache>,
 }
 
 impl std::fmt::Debug for MaasHandle {
@@ -77,8 +71,10 @@ impl MaasHandle {
     /// A handle over any [`MaasApi`] (tests pass a mock).
     #[must_use]
     pub fn new(api: Arc<dyn MaasApi>, endpoint: &str, settings: &ClientSettings) -> Arc<Self> {
+        let cache = Arc::new(MachineCache::new());
         let poller = Poller::new(
             api.clone(),
+            cache.clone(),
             endpoint,
             settings.poll_interval,
             settings.wake.clone(),
@@ -91,6 +87,7 @@ impl MaasHandle {
             version: Mutex::new(None),
             version_ttl: settings.version_ttl,
             poller,
+            cache,
         })
     }
 
@@ -110,6 +107,12 @@ impl MaasHandle {
     #[must_use]
     pub fn poller(&self) -> &Poller {
         &self.poller
+    }
+
+    /// The machine cache of this endpoint.
+    #[must_use]
+    pub fn cache(&self) -> &MachineCache {
+        &self.cache
     }
 
     /// MAAS's version, cached; `None` when it cannot be read or parsed
@@ -228,6 +231,7 @@ type Watched = HashMap<ObjectRef<MaasMachine>, BTreeMap<String, Fingerprint>>;
 
 struct PollerInner {
     api: Arc<dyn MaasApi>,
+    cache: Arc<MachineCache>,
     endpoint: String,
     interval: Duration,
     wake: UnboundedSender<ObjectRef<MaasMachine>>,
@@ -255,6 +259,7 @@ impl std::fmt::Debug for Poller {
 impl Poller {
     fn new(
         api: Arc<dyn MaasApi>,
+        cache: Arc<MachineCache>,
         endpoint: &str,
         interval: Duration,
         wake: UnboundedSender<ObjectRef<MaasMachine>>,
@@ -264,6 +269,7 @@ impl Poller {
         Self {
             inner: Arc::new(PollerInner {
                 api,
+                cache,
                 endpoint: endpoint.to_owned(),
                 interval,
                 wake,
@@ -353,6 +359,12 @@ impl Poller {
             .iter()
             .map(|m| (m.system_id.as_str(), fingerprint(m)))
             .collect();
+        for m in &listed {
+            self.inner.cache.record(m);
+        }
+        for id in ids.iter().filter(|id| !seen.contains_key(id.as_str())) {
+            self.inner.cache.record_gone(id);
+        }
         let mut wake = Vec::new();
         {
             let mut watched = self.inner.watched.lock();

@@ -1,7 +1,7 @@
 //! The MaasMachine reconciler: observe (Kubernetes + MAAS), `decide`,
 //! persist the decision's status, execute its one action.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ use crate::kubeutil::{
     add_finalizer, capi_owner, externally_managed, has_finalizer, patch_guarded, remove_finalizer,
 };
 use crate::maas::{Fingerprint, MaasHandle, fingerprint};
+use crate::machine_cache::fingerprint_lookup;
 
 /// The kind, for logs and metrics.
 pub const KIND: &str = "MaasMachine";
@@ -39,106 +40,75 @@ pub const REASON_MAAS_UNAVAILABLE: &str = lc::reasons::MAAS_UNAVAILABLE;
 /// The lifecycle clock.
 pub use crate::clock::now;
 
-/// A MAAS machine as the lifecycle sees it. `agent_name` is not in MAAS's
-/// JSON: pass the marker when the machine came back from the agent-name query.
-#[must_use]
-pub fn machine_view(m: &maas_api::Machine, agent_name: &str) -> lc::MaasMachineView {
-    lc::MaasMachineView {
-        system_id: m.system_id.clone(),
-        hostname: m.hostname.clone(),
-        fqdn: m.fqdn.clone(),
-        status: lc::MaasStatus::from_code(m.status.code()),
-        status_message: m.status_message.clone().unwrap_or_default(),
-        power_state: lc::PowerState::parse(m.power_state.as_str()),
-        owner: m.owner.clone().filter(|o| !o.is_empty()),
-        agent_name: agent_name.to_owned(),
-        workload_annotations: m.annotations().clone(),
-        zone: m.zone.as_ref().map(|z| z.name.clone()).unwrap_or_default(),
-        memory_mib: u64::try_from(m.memory).unwrap_or(0),
-        ip_addresses: m.ip_addresses.clone(),
-        ephemeral_deploy: m.ephemeral_deploy,
-        static_addresses: crate::staticip::static_addresses(m),
-        static_addresses_shadowed: crate::staticip::shadowed_static_addresses(m),
-    }
-}
+pub use crate::machine_cache::machine_view;
 
-/// What MAAS showed, with each machine's fingerprint for the poller.
-#[derive(Debug, Default)]
-pub struct MaasObservation {
-    /// The lifecycle's view.
-    pub view: lc::MaasView,
-    /// system_id → fingerprint of everything seen.
-    pub fingerprints: BTreeMap<String, Fingerprint>,
-}
-
-/// Reads what the lifecycle needs from MAAS: machines carrying `marker`, the
-/// machines of `ids` (reusing the list when it has them), and the version
-/// when `need_version`.
-///
-/// `moved`: `(namespace, name, system_id)` of a MaasMachine that recorded
-/// `system_id` and its providerID in spec. Its machine counts as carrying
-/// our marker when MAAS's owner annotation names the same namespace/name
-/// with another uid: the object was re-created without status, as
-/// `clusterctl move` does (new uid, same name, spec kept).
-pub async fn observe_maas(
+/// Executes a [`lc::ReadPlan`]: the `agent_name` list (views carrying
+/// `marker`), the machine reads (a machine the list returned is not read
+/// again) and the version. Every answer goes into the endpoint's cache.
+pub async fn read_maas(
     maas: &MaasHandle,
     marker: Option<&str>,
-    ids: &[String],
-    need_version: bool,
-    moved: Option<(&str, &str, &str)>,
-) -> Result<MaasObservation, Error> {
+    plan: &lc::ReadPlan,
+) -> Result<lc::FreshReads, Error> {
     let api = maas.api();
-    let mut obs = MaasObservation::default();
-    let mut marked: BTreeSet<String> = BTreeSet::new();
-    if let Some(marker) = marker {
+    let cache = maas.cache();
+    let mut fresh = lc::FreshReads::default();
+    if plan.list_marker
+        && let Some(marker) = marker
+    {
         let list = api
             .list_machines(&MachineFilter::new().agent_name(marker))
             .await
             .map_err(|e| Error::maas("list machines by owner marker", e))?;
-        for m in &list {
-            marked.insert(m.system_id.clone());
-            obs.fingerprints.insert(m.system_id.clone(), fingerprint(m));
-            obs.view.by_marker.push(machine_view(m, marker));
-        }
+        let views: Vec<lc::MaasMachineView> =
+            list.iter().map(|m| machine_view(m, marker)).collect();
+        cache.record_marker_list(marker, &views);
+        fresh.by_marker = Some(views);
     }
-    for id in ids {
-        if let Some(v) = obs.view.by_marker.iter().find(|v| &v.system_id == id) {
-            obs.view
-                .lookups
-                .insert(id.clone(), lc::Lookup::Found(v.clone()));
+    for id in &plan.read {
+        if fresh
+            .by_marker
+            .as_ref()
+            .is_some_and(|l| l.iter().any(|v| &v.system_id == id))
+        {
             continue;
         }
         match api.read_machine(id).await {
             Ok(m) => {
-                obs.fingerprints.insert(id.clone(), fingerprint(&m));
-                let moved_here = moved.is_some_and(|(ns, name, sid)| {
-                    sid == id
-                        && m.annotations()
-                            .get(lc::ANNOTATION_OWNER)
-                            .and_then(|a| lc::OwnerMarker::parse(a).ok())
-                            .is_some_and(|p| p.names(ns, name))
-                });
-                let agent = if marked.contains(id) || moved_here {
-                    marker.unwrap_or("")
-                } else {
-                    ""
-                };
-                obs.view
+                cache.record(&m);
+                fresh
                     .lookups
-                    .insert(id.clone(), lc::Lookup::Found(machine_view(&m, agent)));
+                    .insert(id.clone(), lc::Lookup::Found(machine_view(&m, "")));
             }
             Err(e) if e.is_not_found() => {
-                obs.fingerprints
-                    .insert(id.clone(), crate::maas::GONE.to_owned());
-                obs.view.lookups.insert(id.clone(), lc::Lookup::NotFound);
+                cache.record_gone(id);
+                fresh.lookups.insert(id.clone(), lc::Lookup::NotFound);
             }
             Err(e) => return Err(Error::maas(format!("read machine {id}"), e)),
         }
     }
-    if need_version {
-        obs.view.version = maas.version().await;
+    if plan.version {
+        fresh.version = maas.version().await;
     }
-    Ok(obs)
+    Ok(fresh)
+}
+
+/// The poller's fingerprints of every machine in `view`.
+fn fingerprints_of(view: &lc::MaasView) -> BTreeMap<String, Fingerprint> {
+    let mut out: BTreeMap<String, Fingerprint> = view
+        .by_marker
+        .iter()
+        .map(|m| {
+            (
+                m.system_id.clone(),
+                fingerprint_lookup(&lc::Lookup::Found(m.clone())),
+            )
+        })
+        .collect();
+    for (id, l) in &view.lookups {
+        out.insert(id.clone(), fingerprint_lookup(l));
+    }
+    out
 }
 
 /// The outcome of executing an action.
@@ -487,6 +457,31 @@ async fn report_blocked(
     persist_wait(api, obj, &wait, now()).await
 }
 
+/// MAAS could not be read: the lifecycle backs off (persisted, so no watch
+/// event shortens it) and, once it is permanent or repeats, says why with
+/// MAAS's text.
+async fn observation_failed(
+    ctx: &Context,
+    api: &Api<MaasMachine>,
+    obj: &MaasMachine,
+    maas: &MaasHandle,
+    observation: &lc::Observation,
+    e: &Error,
+) -> Result<KubeAction, Error> {
+    let err = match e {
+        Error::Maas { source, .. } => lc::ActionError {
+            message: format!("MAAS at {}: {e}", maas.endpoint()),
+            ..lifecycle_error(source)
+        },
+        other => lc::ActionError::new(lc::ErrorClass::Transient, other.to_string()),
+    };
+    ctx.metrics.error(KIND, e.class().as_str());
+    let wait = lc::observation_failed(observation, &ctx.config.lifecycle, &err);
+    tracing::warn!(error = %e, retry_in_ms = wait.requeue_after.as_millis() as u64, "cannot observe MAAS");
+    persist_wait(api, obj, &wait, observation.now).await?;
+    Ok(requeue(Some(wait.requeue_after)))
+}
+
 fn steady(decision: &lc::Decision) -> bool {
     match &decision.action {
         lc::Action::Paused
@@ -758,43 +753,40 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
         Err(e) => return Err(e),
     };
 
-    // MAAS side.
+    // MAAS side: what the endpoint's cache knows, and what the lifecycle
+    // says must still be read from MAAS.
     let marker = lc::OwnerMarker::new(&ns, obj.name_any(), obj.uid().unwrap_or_default())
         .ok()
         .map(|m| m.render());
-    let ids = observation.infra.ids_to_look_up();
-    let name = obj.name_any();
-    let moved = match (&obj.spec.system_id, &obj.spec.provider_id) {
-        (Some(sid), Some(pid)) if !sid.is_empty() && !pid.is_empty() => {
-            Some((ns.as_str(), name.as_str(), sid.as_str()))
-        }
-        _ => None,
+    let cache = maas.cache();
+    let memory = cache.memory(marker.as_deref(), &observation.infra.ids_to_look_up());
+    let plan = lc::plan_reads(&observation, &memory, cfg);
+    ctx.metrics.observation(&plan);
+    let mut fresh = match read_maas(&maas, marker.as_deref(), &plan).await {
+        Ok(f) => f,
+        Err(e) => return observation_failed(ctx, &api, &obj, &maas, &observation, &e).await,
     };
-    let need_version = obj.spec.ephemeral || observation.infra.spec.has_pod_constraints();
-    let seen = match observe_maas(&maas, marker.as_deref(), &ids, need_version, moved).await {
-        Ok(s) => s,
-        Err(e) => {
-            // The lifecycle backs off (persisted, so no watch event shortens
-            // it) and, once it is permanent or repeats, says why with
-            // MAAS's text.
-            let err = match &e {
-                Error::Maas { source, .. } => lc::ActionError {
-                    message: format!("MAAS at {}: {e}", maas.endpoint()),
-                    ..lifecycle_error(source)
-                },
-                other => lc::ActionError::new(lc::ErrorClass::Transient, other.to_string()),
-            };
-            ctx.metrics.error(KIND, e.class().as_str());
-            let wait = lc::observation_failed(&observation, cfg, &err);
-            tracing::warn!(error = %e, retry_in_ms = wait.requeue_after.as_millis() as u64, "cannot observe MAAS");
-            persist_wait(&api, &obj, &wait, now).await?;
-            return Ok(requeue(Some(wait.requeue_after)));
+    observation.maas = lc::assemble(&observation.infra, &memory, &fresh);
+    let mut decision = lc::decide(&observation, cfg);
+    // A release (or an unlink from a released machine) rests on MAAS's own
+    // answer in this reconcile, never on the cache alone: read, decide again.
+    let mut confirmations = 0;
+    while let Some(more) = lc::confirmation_needed(&decision, &observation, &fresh) {
+        confirmations += 1;
+        if confirmations > 2 {
+            tracing::warn!(action = ?decision.action, "cannot confirm the decision from MAAS; not acting");
+            return Ok(requeue(Some(ctx.config.poll_interval)));
         }
-    };
-    observation.maas = seen.view;
-    let mut fingerprints = seen.fingerprints;
+        ctx.metrics.observation(&more);
+        match read_maas(&maas, marker.as_deref(), &more).await {
+            Ok(f) => fresh.merge(f),
+            Err(e) => return observation_failed(ctx, &api, &obj, &maas, &observation, &e).await,
+        }
+        observation.maas = lc::assemble(&observation.infra, &memory, &fresh);
+        decision = lc::decide(&observation, cfg);
+    }
+    let mut fingerprints = fingerprints_of(&observation.maas);
 
-    let decision = lc::decide(&observation, cfg);
     tracing::debug!(action = ?decision.action, "decided");
     let obj = spec_before_provisioned(&api, obj, &decision.action).await?;
     let persisted = persist(&api, &obj, &decision, now).await?;
@@ -806,12 +798,22 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
             }
             if let Some(m) = &executed.machine {
                 fingerprints.insert(m.system_id.clone(), fingerprint(m));
+                match (&decision.action, &marker) {
+                    (lc::Action::Allocate(_), Some(marker)) => cache.record_allocated(marker, m),
+                    _ => cache.record(m),
+                }
             }
             decision
         }
         Err(ActionFailure::Other(e)) => return Err(e),
         Err(ActionFailure::Lifecycle(err)) => {
             tracing::info!(action = ?decision.action, class = ?err.class, error = %err.message, "action failed");
+            if let (lc::Action::Allocate(_), Some(marker)) = (&decision.action, &marker)
+                && err.outcome_unknown
+            {
+                // MAAS may have allocated for us: list by marker until it shows.
+                cache.forget_marker(marker);
+            }
             let failed = lc::action_failed(&observation, cfg, &decision, &err);
             let reason = failed
                 .conditions
@@ -844,6 +846,9 @@ async fn reconcile_inner(obj: Arc<MaasMachine>, ctx: &Context) -> Result<KubeAct
         .map(|c| c.reason);
     if matches!(final_decision.action, lc::Action::RemoveFinalizer) {
         ctx.metrics.machine_state(&key_of(&obj), None);
+        if let Some(marker) = &marker {
+            cache.forget(marker, &observation.infra.ids_to_look_up());
+        }
     } else if let Some(s) = state {
         ctx.metrics.machine_state(&key_of(&obj), Some(s));
     }

@@ -13,7 +13,7 @@ use capi_types::{MaasCluster, MaasMachine, MaasMachineTemplate};
 use futures::StreamExt;
 use futures::channel::oneshot;
 use kube::runtime::controller::Config as ControllerSettings;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -25,6 +25,7 @@ use crate::context::Context;
 use crate::kubeutil::capi_owner;
 use crate::maas::{ClientSettings, MaasClients};
 use crate::metrics::{MaasObserver, Metrics};
+use crate::triggers::{self, ChangeFilter};
 use crate::{cluster, machine, template};
 
 /// The label `--watch-filter` selects on (as CAPI providers do).
@@ -90,6 +91,26 @@ where
         .collect()
 }
 
+/// The objects of `events` whose `facts` changed ([`ChangeFilter`]);
+/// deletions only when `deletions`.
+fn filtered<K>(
+    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    facts: fn(&K) -> String,
+    deletions: bool,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource + Send + 'static,
+{
+    let mut filter = ChangeFilter::new(facts);
+    events.filter_map(move |event| {
+        futures::future::ready(match event {
+            Ok(watcher::Event::Delete(_)) if !deletions => None,
+            Ok(e) => filter.pass(e).map(Ok),
+            Err(e) => Some(Err(e)),
+        })
+    })
+}
+
 fn cluster_of_maas_cluster(mc: &MaasCluster) -> Option<String> {
     capi_owner(&mc.metadata, "Cluster")
         .map(|o| o.name.clone())
@@ -106,6 +127,12 @@ impl Manager {
     /// A manager feeding `metrics`.
     #[must_use]
     pub fn with_metrics(client: Client, config: ControllerConfig, metrics: Arc<Metrics>) -> Self {
+        let mut config = config;
+        // The machines the poller lists must read as fresh between its ticks.
+        let floor = config.poll_interval.saturating_mul(3);
+        if config.lifecycle.cache_fresh_for < floor {
+            config.lifecycle.cache_fresh_for = floor;
+        }
         let cancel = CancellationToken::new();
         let (wake_tx, wake_rx) = futures::channel::mpsc::unbounded();
         let clients = MaasClients::new(ClientSettings {
@@ -184,10 +211,20 @@ impl Manager {
             let _ = rx.await;
         };
 
-        // MaasMachine.
-        let mm_ctrl = Controller::new(api::<MaasMachine>(&client, ns), own.clone())
-            .with_config(settings.clone());
-        let mm_store = mm_ctrl.store();
+        // MaasMachine. Every trigger passes only the events that change
+        // something the reconcile reads (`triggers.rs`): our own status
+        // writes wake nothing.
+        let (mm_store, mm_writer) = reflector::store::<MaasMachine>();
+        let mm_events = filtered(
+            reflector::reflector(
+                mm_writer,
+                watcher(api::<MaasMachine>(&client, ns), own.clone()),
+            ),
+            triggers::maas_machine_facts,
+            false,
+        );
+        let mm_ctrl =
+            Controller::for_stream(mm_events, mm_store.clone()).with_config(settings.clone());
         let by_cluster = {
             let store = mm_store.clone();
             move |c: Cluster| {
@@ -209,18 +246,35 @@ impl Manager {
             }
         };
         let mm_run = mm_ctrl
-            .watches(api::<Machine>(&client, ns), other.clone(), |m: Machine| {
-                let ns = m.namespace().unwrap_or_default();
-                m.spec
-                    .infrastructure_ref
-                    .as_ref()
-                    .filter(|r| r.kind == "MaasMachine")
-                    .map(|r| ObjectRef::<MaasMachine>::new(&r.name).within(&ns))
-            })
-            .watches(api::<Cluster>(&client, ns), other.clone(), by_cluster)
-            .watches(
-                api::<MaasCluster>(&client, ns),
-                own.clone(),
+            .watches_stream(
+                filtered(
+                    watcher(api::<Machine>(&client, ns), other.clone()),
+                    triggers::machine_facts,
+                    true,
+                ),
+                |m: Machine| {
+                    let ns = m.namespace().unwrap_or_default();
+                    m.spec
+                        .infrastructure_ref
+                        .as_ref()
+                        .filter(|r| r.kind == "MaasMachine")
+                        .map(|r| ObjectRef::<MaasMachine>::new(&r.name).within(&ns))
+                },
+            )
+            .watches_stream(
+                filtered(
+                    watcher(api::<Cluster>(&client, ns), other.clone()),
+                    triggers::cluster_facts,
+                    true,
+                ),
+                by_cluster,
+            )
+            .watches_stream(
+                filtered(
+                    watcher(api::<MaasCluster>(&client, ns), own.clone()),
+                    triggers::maas_cluster_facts,
+                    true,
+                ),
                 by_maas_cluster,
             )
             .reconcile_on(wake_rx)

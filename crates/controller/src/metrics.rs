@@ -108,6 +108,15 @@ pub struct Metrics {
     reconciles_total: AtomicU64,
     machine_states: Mutex<HashMap<String, String>>,
     orphaned: Family<EndpointLabels, Gauge>,
+    observation_reads: Family<ObservationLabels, Counter>,
+}
+
+/// Labels of `capmaas_machine_observation_reads_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObservationLabels {
+    /// `marker_list` (`GET machines/?agent_name=`), `machine`
+    /// (`GET machines/<id>/`) or `cached` (a reconcile that read nothing).
+    pub read: String,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -200,8 +209,15 @@ impl Metrics {
             "MAAS machines held for a MaasMachine that no longer exists, by MAAS endpoint (last orphan sweep)",
             orphaned.clone(),
         );
+        let observation_reads = Family::<ObservationLabels, Counter>::default();
+        registry.register(
+            "machine_observation_reads",
+            "What MaasMachine reconciles read from MAAS (the rest came from the shared machine cache)",
+            observation_reads.clone(),
+        );
         Self {
             registry,
+            observation_reads,
             reconciles,
             errors,
             reconcile_duration,
@@ -264,6 +280,36 @@ impl Metrics {
     #[must_use]
     pub fn poller_lists(&self) -> u64 {
         self.poller_ticks.get()
+    }
+
+    /// Counts what a reconcile's read plan asks MAAS for.
+    pub fn observation(&self, plan: &machine_lifecycle::ReadPlan) {
+        let count = |read: &str, n: usize| {
+            self.observation_reads
+                .get_or_create(&ObservationLabels {
+                    read: read.to_owned(),
+                })
+                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        };
+        if plan.list_marker {
+            count("marker_list", 1);
+        }
+        if !plan.read.is_empty() {
+            count("machine", plan.read.len());
+        }
+        if !plan.list_marker && plan.read.is_empty() {
+            count("cached", 1);
+        }
+    }
+
+    /// Reads of kind `read` (see [`Metrics::observation`]) so far.
+    #[must_use]
+    pub fn observation_reads(&self, read: &str) -> u64 {
+        self.observation_reads
+            .get_or_create(&ObservationLabels {
+                read: read.to_owned(),
+            })
+            .get()
     }
 
     /// Counts a poller list request.

@@ -797,9 +797,12 @@ async fn an_answer_ignoring_agent_name_never_releases_other_tenants_machines() {
     .await;
     let mut cfg = config(&w.name(), Some(creds(&sim)));
     cfg.lifecycle.release_poll_interval = Duration::from_millis(500);
-    let ctrl = w.controller_with(cfg);
+    let first = w.controller_with(cfg.clone());
     let mm = w.wait_mm("w0", 60, "provisioned", provisioned).await;
     let ours = mm.spec.system_id.clone().unwrap();
+    // The agent_name list runs when a MaasMachine is first seen (here: after
+    // a restart, with an empty machine cache).
+    first.shutdown().await;
 
     // From now on the machine list answers every query with every machine
     // of the region, as a MAAS or proxy that drops `agent_name` would.
@@ -815,6 +818,7 @@ async fn an_answer_ignoring_agent_name_never_releases_other_tenants_machines() {
             retry_after: None,
         });
     w.delete_mm("w0").await;
+    let ctrl = w.controller_with(cfg);
     let mm = w
         .wait_mm(
             "w0",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use capmaas_controller::error::ErrorClass;
 use capmaas_controller::maas::{ClientSettings, MaasHandle};
-use capmaas_controller::machine::{allocate, observe_maas};
+use capmaas_controller::machine::{allocate, read_maas};
 use capmaas_controller::metrics::Metrics;
 use maas_api::{Error, Machine, MachineStatus, MockMaasApi};
 use machine_lifecycle as lc;
@@ -29,6 +29,14 @@ fn handle(mock: MockMaasApi) -> Arc<MaasHandle> {
     )
 }
 
+fn plan(list_marker: bool, read: &[&str]) -> lc::ReadPlan {
+    lc::ReadPlan {
+        list_marker,
+        read: read.iter().map(|s| (*s).to_owned()).collect(),
+        version: false,
+    }
+}
+
 #[tokio::test]
 async fn unauthorized_listing_is_permanent() {
     let mut mock = MockMaasApi::new();
@@ -37,7 +45,7 @@ async fn unauthorized_listing_is_permanent() {
             message: "Authorization Error: Invalid API key.".into(),
         })
     });
-    let e = observe_maas(&handle(mock), Some("capmaas/ns/a/uid"), &[], false, None)
+    let e = read_maas(&handle(mock), Some("capmaas/ns/a/uid"), &plan(true, &[]))
         .await
         .unwrap_err();
     assert_eq!(e.class(), ErrorClass::Permanent);
@@ -55,7 +63,7 @@ async fn busy_maas_is_transient_with_its_retry_after() {
             retry_after: Some(Duration::from_secs(5)),
         })
     });
-    let e = observe_maas(&handle(mock), Some("m"), &["abc123".into()], false, None)
+    let e = read_maas(&handle(mock), Some("m"), &plan(true, &["abc123"]))
         .await
         .unwrap_err();
     assert_eq!(e.class(), ErrorClass::Transient);
@@ -78,11 +86,11 @@ async fn a_vanished_machine_is_a_lookup_not_found_and_odd_data_never_panics() {
             message: "No Machine matches the given query.".into(),
         })
     });
-    let seen = observe_maas(&handle(mock), Some("m"), &["gone01".into()], false, None)
+    let seen = read_maas(&handle(mock), Some("m"), &plan(true, &["gone01"]))
         .await
         .unwrap();
-    assert_eq!(seen.view.lookups.get("gone01"), Some(&lc::Lookup::NotFound));
-    let odd = &seen.view.by_marker[0];
+    assert_eq!(seen.lookups.get("gone01"), Some(&lc::Lookup::NotFound));
+    let odd = &seen.by_marker.as_ref().unwrap()[0];
     assert_eq!(odd.status, lc::MaasStatus::Unknown(99));
     assert_eq!(odd.memory_mib, 0);
     assert_eq!(odd.agent_name, "m");

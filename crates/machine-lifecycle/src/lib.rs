@@ -53,6 +53,7 @@
 mod action;
 mod address;
 mod backoff;
+mod cache;
 mod cluster;
 mod conditions;
 mod decide;
@@ -73,6 +74,10 @@ pub use action::{
 };
 pub use address::{Address, AddressType, is_public, machine_addresses};
 pub use backoff::Backoff;
+pub use cache::{
+    CachedMachine, FreshReads, Memory, ReadPlan, assemble, confirmation_needed, machines_needed,
+    may_carry_agent_name, plan_reads,
+};
 pub use cluster::{
     CLUSTERCTL_MOVE_LABEL, DEFAULT_API_SERVER_PORT, DNS_OWNER_PREFIX, DnsInputs, DnsOwnership,
     DnsPlan, DnsRecordView, api_server_port, credentials_move_labels, decide_dns, desired_dns_ips,

@@ -292,6 +292,11 @@ pub struct LifecycleConfig {
     /// annotations (ownership then rests on `agent_name`, as when MAAS
     /// refuses them outright).
     pub max_annotate_failures: u32,
+    /// A cached MAAS answer about a machine younger than this is used
+    /// without reading MAAS again (`cache.rs`); the controller keeps it above
+    /// its poll interval, so that the machines the poller lists are not read
+    /// again. Releases never rest on a cached answer.
+    pub cache_fresh_for: Duration,
 }
 
 impl Default for LifecycleConfig {
@@ -312,6 +317,7 @@ impl Default for LifecycleConfig {
             vm_hosts_removed_in: MaasVersion::new(3, 8, 0),
             maas_retry_backoff: Duration::from_secs(5),
             max_annotate_failures: 3,
+            cache_fresh_for: Duration::from_secs(30),
         }
     }
 }
