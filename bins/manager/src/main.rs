@@ -120,6 +120,10 @@ struct Cli {
     #[arg(long, default_value = "10m", value_name = "DURATION", allow_hyphen_values = true,
           value_parser = duration_in(bounds::ORPHAN_GRACE))]
     orphan_grace: Duration,
+    /// Serve reconciles from the shared MAAS machine cache (fewer MAAS
+    /// requests; experimental, off by default: docs/controller.md).
+    #[arg(long)]
+    machine_cache: bool,
     /// Hold a Lease before reconciling (run several replicas).
     #[arg(long)]
     leader_elect: bool,
@@ -387,6 +391,7 @@ fn settings(cli: &Cli) -> Result<Settings, String> {
             grace: cli.orphan_grace,
             namespace: None,
         },
+        machine_cache: cli.machine_cache,
         ..defaults
     }
     .with_sync_period(cli.sync_period);

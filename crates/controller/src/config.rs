@@ -108,6 +108,11 @@ pub struct ControllerConfig {
     /// What the orphan sweep may do (report only by default). Its namespace
     /// scope is [`Self::namespace`].
     pub orphan_policy: machine_lifecycle::OrphanPolicy,
+    /// Serve reconciles from the shared MAAS machine cache (`--machine-cache`,
+    /// off by default while its random lifecycle properties still find
+    /// counterexamples, docs/controller.md): off, every reconcile lists the
+    /// machines carrying its marker and reads the ones it needs.
+    pub machine_cache: bool,
 }
 
 impl Default for ControllerConfig {
@@ -141,6 +146,7 @@ impl Default for ControllerConfig {
             workload_retry_max: Duration::from_secs(120),
             orphan_sweep_period: Duration::from_secs(300),
             orphan_policy: machine_lifecycle::OrphanPolicy::default(),
+            machine_cache: false,
         }
     }
 }

@@ -47,6 +47,9 @@ pub struct ClientSettings {
     pub cancel: CancellationToken,
     /// Metrics (poller list counter).
     pub metrics: Arc<Metrics>,
+    /// Whether reconciles may use the machine cache's memory
+    /// ([`crate::config::ControllerConfig::machine_cache`]).
+    pub machine_cache: bool,
 }
 
 /// One MAAS endpoint + key: the client, its poller and a version cache.
@@ -71,7 +74,11 @@ impl MaasHandle {
     /// A handle over any [`MaasApi`] (tests pass a mock).
     #[must_use]
     pub fn new(api: Arc<dyn MaasApi>, endpoint: &str, settings: &ClientSettings) -> Arc<Self> {
-        let cache = Arc::new(MachineCache::new());
+        let cache = Arc::new(if settings.machine_cache {
+            MachineCache::new()
+        } else {
+            MachineCache::without_memory()
+        });
         let poller = Poller::new(
             api.clone(),
             cache.clone(),

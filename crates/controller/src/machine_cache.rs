@@ -72,6 +72,9 @@ struct Entry {
 pub struct MachineCache {
     machines: Mutex<HashMap<String, Entry>>,
     marked: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// `false`: [`MachineCache::memory`] is always empty (every reconcile
+    /// reads MAAS itself); the poller's fingerprints still work.
+    no_memory: bool,
 }
 
 impl std::fmt::Debug for MachineCache {
@@ -88,6 +91,16 @@ impl MachineCache {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A cache whose [`MachineCache::memory`] is always empty: reconciles
+    /// observe MAAS themselves (the manager without `--machine-cache`).
+    #[must_use]
+    pub fn without_memory() -> Self {
+        Self {
+            no_memory: true,
+            ..Self::default()
+        }
     }
 
     /// MAAS answered `m` (agent_name is dropped: it is not MAAS's JSON).
@@ -167,6 +180,9 @@ impl MachineCache {
     /// (plus its marked machines).
     #[must_use]
     pub fn memory(&self, marker: Option<&str>, ids: &[String]) -> lc::Memory {
+        if self.no_memory {
+            return lc::Memory::default();
+        }
         let marked = marker.and_then(|m| self.marked.lock().get(m).cloned());
         let machines = self.machines.lock();
         let now = Instant::now();
@@ -216,6 +232,19 @@ mod tests {
 
     fn view(id: &str, status: lc::MaasStatus) -> lc::MaasMachineView {
         lc::MaasMachineView::new(id, status, lc::PowerState::On)
+    }
+
+    #[test]
+    fn without_memory_reconciles_read_maas_themselves() {
+        let c = MachineCache::without_memory();
+        let mut listed = view("aaa", lc::MaasStatus::Allocated);
+        listed.agent_name = "capmaas/ns/m/uid".into();
+        c.record_marker_list("capmaas/ns/m/uid", &[listed]);
+        c.record_gone("bbb");
+        assert_eq!(
+            c.memory(Some("capmaas/ns/m/uid"), &["aaa".into(), "bbb".into()]),
+            lc::Memory::default()
+        );
     }
 
     #[test]

@@ -144,6 +144,7 @@ impl Manager {
             wake: wake_tx,
             cancel: cancel.clone(),
             metrics: metrics.clone(),
+            machine_cache: config.machine_cache,
         });
         let context = Arc::new(Context::new(
             client.clone(),

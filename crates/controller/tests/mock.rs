@@ -25,6 +25,7 @@ fn handle(mock: MockMaasApi) -> Arc<MaasHandle> {
             wake: tx,
             cancel: tokio_util::sync::CancellationToken::new(),
             metrics: Arc::new(Metrics::new()),
+            machine_cache: true,
         },
     )
 }
